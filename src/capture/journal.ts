@@ -1,0 +1,248 @@
+import { closeSync, openSync, readSync, write, fsyncSync, close as closeFd } from 'node:fs';
+
+/**
+ * The capture journal: one append-only file per tapped track, holding every RTP and
+ * RTCP packet that arrived, each with its arrival time. Nothing is decoded during the
+ * call; a torn last record (the process was killed mid-write) is simply ignored when
+ * reading, so a crash can never make the journal unreadable.
+ *
+ * Layout: `MAGIC` (8 bytes) | u32 BE header length | header JSON |
+ * records: u8 kind | u16 BE length | f64 BE arrival (monotonic ms) | packet bytes.
+ */
+export const JOURNAL_MAGIC = Buffer.from('SFURTPJ1', 'latin1');
+
+/** Record kinds in a journal. */
+export const JournalRecordKind = { Rtp: 1, Rtcp: 2 } as const;
+export type JournalRecordKind = (typeof JournalRecordKind)[keyof typeof JournalRecordKind];
+
+const RECORD_HEADER_SIZE = 11;
+
+/** What a journal says about its track; written once at the start of the file. */
+export interface JournalHeader {
+  version: 1;
+  trackId: string;
+  peerId: string;
+  streamId: string;
+  producerId: string;
+  kind: 'audio' | 'video';
+  /** e.g. `video/VP8`. */
+  mimeType: string;
+  clockRate: number;
+  channels?: number;
+  payloadType: number;
+  ssrc: number;
+  /** Codec parameters as negotiated (e.g. H.264 `packetization-mode`). */
+  parameters?: Record<string, unknown>;
+  /** Epoch ms = monotonic ms + this offset (the clock mediasoup's sender reports use). */
+  monoToEpochMs: number;
+  createdAt: number;
+}
+
+/** One packet as stored in a journal. */
+export interface JournalRecord {
+  kind: JournalRecordKind;
+  /** Arrival time, monotonic milliseconds (same clock as mediasoup's RTCP NTP). */
+  arrivalMono: number;
+  data: Buffer;
+}
+
+/**
+ * Monotonic milliseconds on the clock libuv uses (`uv_hrtime`), which is also the
+ * clock mediasoup's worker writes into the NTP field of its RTCP sender reports.
+ */
+export function monotonicMs(): number {
+  return Number(process.hrtime.bigint()) / 1e6;
+}
+
+/**
+ * Appends packets to a journal. Packets are batched in memory and written
+ * asynchronously at least every `flushIntervalMs` (default 100 ms), so a `kill -9`
+ * loses at most that much.
+ */
+export class JournalWriter {
+  readonly path: string;
+  readonly header: JournalHeader;
+  #fd: number;
+  #pending: Buffer[] = [];
+  #pendingBytes = 0;
+  #writing = false;
+  #closed = false;
+  #timer: NodeJS.Timeout;
+  #drainWaiters: Array<() => void> = [];
+  #bytesWritten = 0;
+  #error: Error | undefined;
+
+  constructor(path: string, header: JournalHeader, options: { flushIntervalMs?: number } = {}) {
+    this.path = path;
+    this.header = header;
+    this.#fd = openSync(path, 'wx');
+    const json = Buffer.from(JSON.stringify(header), 'utf8');
+    const lead = Buffer.alloc(12);
+    JOURNAL_MAGIC.copy(lead, 0);
+    lead.writeUInt32BE(json.length, 8);
+    this.#enqueue(Buffer.concat([lead, json]));
+    this.#timer = setInterval(() => this.#flush(), options.flushIntervalMs ?? 100);
+    this.#timer.unref();
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Bytes handed to the OS so far. */
+  get bytesWritten(): number {
+    return this.#bytesWritten;
+  }
+
+  /** The first write error, if any (the journal stops accepting packets after one). */
+  get error(): Error | undefined {
+    return this.#error;
+  }
+
+  append(kind: JournalRecordKind, data: Buffer, arrivalMono: number = monotonicMs()): void {
+    if (this.#closed || this.#error) return;
+    const head = Buffer.allocUnsafe(RECORD_HEADER_SIZE);
+    head.writeUInt8(kind, 0);
+    head.writeUInt16BE(data.length, 1);
+    head.writeDoubleBE(arrivalMono, 3);
+    this.#enqueue(head);
+    // The socket's buffer is reused by nobody, but copy anyway: cheap, and it keeps
+    // this class independent of where the bytes came from.
+    this.#enqueue(Buffer.from(data));
+    if (this.#pendingBytes >= 256 * 1024) this.#flush();
+  }
+
+  /** Writes everything pending, fsyncs, and closes the file. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#timer);
+    this.#flush();
+    while (this.#writing || this.#pending.length > 0) {
+      await new Promise<void>((resolve) => this.#drainWaiters.push(resolve));
+      this.#flush();
+    }
+    try {
+      fsyncSync(this.#fd);
+    } catch {
+      // fsync can fail on some filesystems (tmpfs on old kernels); the data is written.
+    }
+    await new Promise<void>((resolve) => closeFd(this.#fd, () => resolve()));
+  }
+
+  #enqueue(chunk: Buffer): void {
+    this.#pending.push(chunk);
+    this.#pendingBytes += chunk.length;
+  }
+
+  #flush(): void {
+    if (this.#writing || this.#pending.length === 0 || this.#error) {
+      if (!this.#writing) this.#wakeDrainWaiters();
+      return;
+    }
+    const chunk = this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending, this.#pendingBytes);
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    this.#writing = true;
+    this.#writeAll(chunk, 0);
+  }
+
+  #writeAll(chunk: Buffer, offset: number): void {
+    write(this.#fd, chunk, offset, chunk.length - offset, null, (err, written) => {
+      if (err) {
+        this.#error = err;
+        this.#pending = [];
+        this.#writing = false;
+        this.#wakeDrainWaiters();
+        return;
+      }
+      this.#bytesWritten += written;
+      if (offset + written < chunk.length) {
+        this.#writeAll(chunk, offset + written);
+        return;
+      }
+      this.#writing = false;
+      if (this.#pending.length > 0 && (this.#closed || this.#pendingBytes >= 256 * 1024)) this.#flush();
+      this.#wakeDrainWaiters();
+    });
+  }
+
+  #wakeDrainWaiters(): void {
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const wake of waiters) wake();
+  }
+}
+
+/** The result of opening a journal for reading. */
+export interface OpenedJournal {
+  header: JournalHeader;
+  /** Iterates the records in file order; stops silently at a torn last record. */
+  records(): Generator<JournalRecord>;
+}
+
+/** Thrown when a file is not a journal at all (wrong magic or unreadable header). */
+export class JournalFormatError extends Error {
+  constructor(path: string, reason: string) {
+    super(`${path} is not a readable capture journal: ${reason}`);
+    this.name = 'JournalFormatError';
+  }
+}
+
+/**
+ * Opens a journal for reading. Reading streams through the file in 1 MiB chunks, so
+ * memory does not grow with the length of the recording.
+ */
+export function openJournal(path: string): OpenedJournal {
+  const fd = openSync(path, 'r');
+  let header: JournalHeader;
+  let dataStart: number;
+  try {
+    const lead = Buffer.alloc(12);
+    if (readSync(fd, lead, 0, 12, 0) < 12 || !lead.subarray(0, 8).equals(JOURNAL_MAGIC)) {
+      throw new JournalFormatError(path, 'bad magic');
+    }
+    const length = lead.readUInt32BE(8);
+    const json = Buffer.alloc(length);
+    if (readSync(fd, json, 0, length, 12) < length) throw new JournalFormatError(path, 'torn header');
+    try {
+      header = JSON.parse(json.toString('utf8')) as JournalHeader;
+    } catch {
+      throw new JournalFormatError(path, 'header is not JSON');
+    }
+    dataStart = 12 + length;
+  } finally {
+    closeSync(fd);
+  }
+
+  function* records(): Generator<JournalRecord> {
+    const fd = openSync(path, 'r');
+    try {
+      let buffer = Buffer.alloc(0);
+      let position = dataStart;
+      const chunk = Buffer.allocUnsafe(1024 * 1024);
+      for (;;) {
+        const read = readSync(fd, chunk, 0, chunk.length, position);
+        if (read === 0) return;
+        position += read;
+        buffer = buffer.length === 0 ? Buffer.from(chunk.subarray(0, read)) : Buffer.concat([buffer, chunk.subarray(0, read)]);
+        let offset = 0;
+        while (buffer.length - offset >= RECORD_HEADER_SIZE) {
+          const length = buffer.readUInt16BE(offset + 1);
+          if (buffer.length - offset < RECORD_HEADER_SIZE + length) break;
+          yield {
+            kind: buffer.readUInt8(offset) as JournalRecordKind,
+            arrivalMono: buffer.readDoubleBE(offset + 3),
+            data: buffer.subarray(offset + RECORD_HEADER_SIZE, offset + RECORD_HEADER_SIZE + length),
+          };
+          offset += RECORD_HEADER_SIZE + length;
+        }
+        buffer = buffer.subarray(offset);
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  return { header: header!, records };
+}

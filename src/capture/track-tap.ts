@@ -1,0 +1,200 @@
+import { join } from 'node:path';
+import type { types as ms } from 'mediasoup';
+import type { CaptureSocket } from './capture-socket.js';
+import { assertRecordable } from './codecs.js';
+import { JournalWriter, monotonicMs, type JournalHeader } from './journal.js';
+
+/** Who a tapped track belongs to, and where its journal goes. */
+export interface TrackTapOptions {
+  trackId: string;
+  peerId: string;
+  streamId: string;
+  sessionDir: string;
+  /** Journal path relative to `sessionDir`. */
+  journal: string;
+  transport: ms.PlainTransport;
+  socket: CaptureSocket;
+  rtpCapabilities: ms.RtpCapabilities;
+  /** Start with the consumer paused (the room's recording is paused). */
+  paused: boolean;
+  /** Epoch ms = monotonic ms + this. */
+  monoToEpochMs: number;
+  /** How often to ask for a keyframe until one arrives. Default 500 ms. */
+  keyFrameRetryMs?: number;
+}
+
+/** Lifecycle callbacks a tap reports to its session (which writes the timeline). */
+export interface TrackTapListener {
+  onMuted(tap: TrackTap): void;
+  onUnmuted(tap: TrackTap): void;
+  /** The producer or the recorder's transport went away; the tap closed itself. */
+  onEnded(tap: TrackTap): void;
+}
+
+/**
+ * Taps one producer: a consumer on the session's PlainTransport whose packets are
+ * routed by SSRC into an append-only journal. Video taps ask for a keyframe until
+ * mediasoup reports one was forwarded, at the start and after every resume, so a
+ * recording never opens on frames that cannot be decoded.
+ */
+export class TrackTap {
+  readonly trackId: string;
+  readonly producer: ms.Producer;
+  readonly consumer: ms.Consumer;
+  readonly journal: JournalWriter;
+  readonly #socket: CaptureSocket;
+  readonly #listener: TrackTapListener;
+  readonly #keyFrameRetryMs: number;
+  #keyFrameTimer: NodeJS.Timeout | undefined;
+  #closed = false;
+  /** Monotonic ms of the last keyframe mediasoup forwarded, if any. */
+  lastKeyFrameAt: number | undefined;
+
+  private constructor(
+    producer: ms.Producer,
+    consumer: ms.Consumer,
+    journal: JournalWriter,
+    options: TrackTapOptions,
+    listener: TrackTapListener,
+  ) {
+    this.trackId = options.trackId;
+    this.producer = producer;
+    this.consumer = consumer;
+    this.journal = journal;
+    this.#socket = options.socket;
+    this.#listener = listener;
+    this.#keyFrameRetryMs = options.keyFrameRetryMs ?? 500;
+  }
+
+  /**
+   * Creates the consumer (paused), opens the journal, routes the SSRC, then resumes.
+   * Throws `UnsupportedCodecError` before touching anything when the codec cannot be recorded.
+   */
+  static async open(producer: ms.Producer, options: TrackTapOptions, listener: TrackTapListener): Promise<TrackTap> {
+    assertRecordable(producer);
+    const consumer = await options.transport.consume({
+      producerId: producer.id,
+      rtpCapabilities: options.rtpCapabilities,
+      paused: true,
+      appData: { sfuRecorderTrackId: options.trackId },
+    });
+    const codec = consumer.rtpParameters.codecs[0]!;
+    const ssrc = consumer.rtpParameters.encodings?.[0]?.ssrc;
+    if (ssrc === undefined) {
+      consumer.close();
+      throw new Error(`consumer for producer ${producer.id} has no SSRC`);
+    }
+    const header: JournalHeader = {
+      version: 1,
+      trackId: options.trackId,
+      peerId: options.peerId,
+      streamId: options.streamId,
+      producerId: producer.id,
+      kind: consumer.kind,
+      mimeType: codec.mimeType,
+      clockRate: codec.clockRate,
+      ...(codec.channels !== undefined ? { channels: codec.channels } : {}),
+      payloadType: codec.payloadType,
+      ssrc,
+      parameters: { ...(codec.parameters ?? {}) },
+      monoToEpochMs: options.monoToEpochMs,
+      createdAt: monotonicMs() + options.monoToEpochMs,
+    };
+    let journal: JournalWriter;
+    try {
+      journal = new JournalWriter(join(options.sessionDir, options.journal), header);
+    } catch (error) {
+      consumer.close();
+      throw error;
+    }
+    const tap = new TrackTap(producer, consumer, journal, options, listener);
+    options.socket.route(ssrc, (kind, packet, arrival) => journal.append(kind, packet, arrival));
+    tap.#watch();
+    if (!options.paused) await tap.resume();
+    return tap;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get kind(): ms.MediaKind {
+    return this.consumer.kind;
+  }
+
+  /** True while the producer is paused (mute / camera off). */
+  get muted(): boolean {
+    return this.consumer.producerPaused;
+  }
+
+  /** Stops capturing without ending the track (the room's recording is paused). */
+  async pause(): Promise<void> {
+    if (this.#closed) return;
+    this.#stopKeyFrameRequests();
+    await this.consumer.pause();
+  }
+
+  async resume(): Promise<void> {
+    if (this.#closed) return;
+    await this.consumer.resume();
+    this.#requestKeyFrames();
+  }
+
+  /** Closes the consumer and the journal (everything received so far is written). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#stopKeyFrameRequests();
+    const ssrc = this.journal.header.ssrc;
+    if (!this.consumer.closed) this.consumer.close();
+    // Late packets still in the socket for this SSRC are worthless once the track is over.
+    this.#socket.unroute(ssrc);
+    await this.journal.close();
+  }
+
+  #watch(): void {
+    const consumer = this.consumer;
+    consumer.on('producerpause', () => {
+      this.#stopKeyFrameRequests();
+      this.#listener.onMuted(this);
+    });
+    consumer.on('producerresume', () => {
+      this.#listener.onUnmuted(this);
+      this.#requestKeyFrames();
+    });
+    const ended = (): void => {
+      if (this.#closed) return;
+      void this.close().finally(() => this.#listener.onEnded(this));
+    };
+    consumer.on('producerclose', ended);
+    consumer.on('transportclose', ended);
+    if (consumer.kind === 'video') {
+      void consumer.enableTraceEvent(['keyframe']).catch(() => undefined);
+      consumer.on('trace', (trace) => {
+        if (trace.type !== 'keyframe') return;
+        this.lastKeyFrameAt = monotonicMs();
+        this.#stopKeyFrameRequests();
+      });
+    }
+  }
+
+  /** Asks for a keyframe now and again every `keyFrameRetryMs` until one is forwarded. */
+  #requestKeyFrames(): void {
+    if (this.kind !== 'video' || this.#closed) return;
+    this.#stopKeyFrameRequests();
+    const since = monotonicMs();
+    const ask = (): void => {
+      if (this.#closed || this.consumer.closed || this.consumer.paused) return;
+      if (this.lastKeyFrameAt !== undefined && this.lastKeyFrameAt >= since) return;
+      void this.consumer.requestKeyFrame().catch(() => undefined);
+      this.#keyFrameTimer = setTimeout(ask, this.#keyFrameRetryMs);
+      this.#keyFrameTimer.unref();
+    };
+    ask();
+  }
+
+  #stopKeyFrameRequests(): void {
+    if (this.#keyFrameTimer) clearTimeout(this.#keyFrameTimer);
+    this.#keyFrameTimer = undefined;
+  }
+}

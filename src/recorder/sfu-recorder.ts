@@ -1,0 +1,239 @@
+import { accessSync, constants, mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { EventEmitter } from 'eventemitter3';
+import type { types as ms } from 'mediasoup';
+import { validateRoomRecordingConfig, type RoomRecordingConfig, type RoomRecordingConfigInput } from '../config/room-config.js';
+import { assertSafeId } from '../config/ids.js';
+import { SfuRecorderError } from '../errors.js';
+import { resolveFfmpegBinaries, runFfmpeg, type FfmpegBinaries } from '../ffmpeg/index.js';
+import type { UploadDestination } from '../storage/upload-destination.js';
+import type {
+  RecorderErrorContext,
+  RecordingFinalisedInfo,
+  SessionEmptyInfo,
+  SessionEndedInfo,
+  SessionFinalisedInfo,
+  SessionStartedInfo,
+  StreamRef,
+} from './events.js';
+import { identifyFromAppData, type IdentifyProducer } from './identity.js';
+import { RoomRecorder, type RoomHost } from './room-recorder.js';
+import { SessionFinaliser, type FinaliseOptions } from './session-finaliser.js';
+
+/** Options of {@link SfuRecorder.create}. */
+export interface SfuRecorderOptions extends FinaliseOptions {
+  /**
+   * Where captures, timelines and finished files wait until they are stored.
+   * Default `./sfu-recorder/spool`. Must be writable; keep it on a disk that survives restarts.
+   */
+  spoolDir?: string;
+  /** Which ffmpeg/ffprobe to run; default the ones `@ffmpeg-installer` ships. */
+  ffmpegPath?: string;
+  ffprobePath?: string;
+  /** How long a session waits after the last peer left before it ends. Default 30 000 ms. */
+  gracePeriodMs?: number;
+  /** Maps producers to peers and streams; default {@link identifyFromAppData}. */
+  identifyProducer?: IdentifyProducer;
+  /** Generates session ids; default random UUIDs. */
+  newSessionId?: () => string;
+  /**
+   * Finalise sessions left in the spool by a previous process (crash, `kill -9`)
+   * right after `create()`. Default true.
+   */
+  recoverOnStart?: boolean;
+}
+
+/** Options of {@link SfuRecorder.enableRoom}. */
+export interface EnableRoomOptions {
+  /** Your room id; it becomes a segment of every storage key. */
+  roomId: string;
+  /** The room's mediasoup router. */
+  router: ms.Router;
+  /** The room's recording configuration (validated now; errors name the field). */
+  recording?: RoomRecordingConfigInput;
+  /** A custom storage for this room, used when `recording.upload` is absent. */
+  destination?: UploadDestination;
+}
+
+/** Typed events of {@link SfuRecorder}. */
+export interface SfuRecorderEvents {
+  sessionstarted: [SessionStartedInfo];
+  sessionended: [SessionEndedInfo];
+  streamstarted: [StreamRef];
+  streamstopped: [StreamRef];
+  /** A recording file is complete in the spool (before storage). */
+  recordingfinalised: [RecordingFinalisedInfo];
+  /** Finalisation of a session is over (every file finalised, or failed). */
+  sessionfinalised: [SessionFinalisedInfo];
+  /** A session had no media: no file was produced. */
+  sessionempty: [SessionEmptyInfo];
+  error: [Error, RecorderErrorContext];
+}
+
+/**
+ * Records calls on a mediasoup SFU. Create one per process, enable recording per
+ * room with {@link SfuRecorder.enableRoom}, and listen for events.
+ *
+ * @example
+ * ```ts
+ * const recorder = await SfuRecorder.create({ spoolDir: '/var/spool/sfu-recorder' });
+ * recorder.on('recordingstored', (r) => console.log(r.url));
+ * await recorder.enableRoom({ roomId, router, recording: { upload: { type: 's3', location: 'bucket' } } });
+ * ```
+ */
+export class SfuRecorder extends EventEmitter<SfuRecorderEvents> {
+  readonly spoolDir: string;
+  readonly binaries: FfmpegBinaries;
+  readonly #rooms = new Map<string, RoomRecorder>();
+  readonly #finaliser: SessionFinaliser;
+  readonly #host: RoomHost;
+  #closed = false;
+
+  private constructor(options: SfuRecorderOptions, spoolDir: string, binaries: FfmpegBinaries) {
+    super();
+    this.spoolDir = spoolDir;
+    this.binaries = binaries;
+    this.#finaliser = new SessionFinaliser(spoolDir, binaries, options, {
+      finalised: (info) => this.emit('recordingfinalised', info),
+      sessionFinalised: (info) => this.emit('sessionfinalised', info),
+      empty: (info) => this.emit('sessionempty', info),
+      error: (error, context) => this.emit('error', error, context),
+    });
+    const gracePeriodMs = options.gracePeriodMs ?? 30_000;
+    if (!Number.isFinite(gracePeriodMs) || gracePeriodMs < 0) {
+      throw new SfuRecorderError('ERR_INVALID_CONFIG', `gracePeriodMs must be a number >= 0 (got ${gracePeriodMs})`);
+    }
+    this.#host = {
+      spoolDir,
+      identifyProducer: options.identifyProducer ?? identifyFromAppData,
+      gracePeriodMs,
+      newSessionId: options.newSessionId,
+      sessionStarted: (room, session) =>
+        this.emit('sessionstarted', {
+          roomId: room.roomId,
+          sessionId: session.sessionId,
+          startedAt: session.startedAt,
+          dir: session.dir,
+        }),
+      sessionEnded: (room, session, reason, streams) => {
+        this.emit('sessionended', {
+          roomId: room.roomId,
+          sessionId: session.sessionId,
+          startedAt: session.startedAt,
+          endedAt: Date.now(),
+          dir: session.dir,
+          reason,
+          streams,
+        });
+        this.#finaliser.enqueue(session.dir);
+      },
+      streamStarted: (ref) => this.emit('streamstarted', ref),
+      streamStopped: (ref) => this.emit('streamstopped', ref),
+      error: (error, context) => this.emit('error', error, context),
+      roomClosed: (room) => {
+        if (this.#rooms.get(room.roomId) === room) this.#rooms.delete(room.roomId);
+      },
+    };
+  }
+
+  /**
+   * Checks the spool directory and ffmpeg, then returns a recorder. Unless
+   * `recoverOnStart` is false, sessions a previous process left unfinished are
+   * finalised in the background.
+   *
+   * @throws {SfuRecorderError} `ERR_SPOOL_NOT_WRITABLE` naming the directory, or
+   *   `ERR_FFMPEG_MISSING` / `ERR_FFMPEG_FAILED` when ffmpeg cannot run.
+   */
+  static async create(options: SfuRecorderOptions = {}): Promise<SfuRecorder> {
+    const spoolDir = resolve(options.spoolDir ?? 'sfu-recorder/spool');
+    try {
+      mkdirSync(spoolDir, { recursive: true });
+      accessSync(spoolDir, constants.W_OK);
+    } catch (cause) {
+      throw new SfuRecorderError('ERR_SPOOL_NOT_WRITABLE', `spool directory ${spoolDir} is not writable`, { cause });
+    }
+    const binaries = resolveFfmpegBinaries({
+      ...(options.ffmpegPath ? { ffmpegPath: options.ffmpegPath } : {}),
+      ...(options.ffprobePath ? { ffprobePath: options.ffprobePath } : {}),
+    });
+    await runFfmpeg(binaries.ffmpegPath, ['-version'], { label: `ffmpeg (${binaries.ffmpegPath})` });
+    const recorder = new SfuRecorder(options, spoolDir, binaries);
+    if (options.recoverOnStart !== false) void recorder.recover();
+    return recorder;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Rooms with recording enabled. */
+  get rooms(): ReadonlyMap<string, RoomRecorder> {
+    return this.#rooms;
+  }
+
+  /**
+   * Enables recording for a room: validates its configuration (errors name the
+   * field at fault, nothing is recorded), then watches the router for producers.
+   */
+  async enableRoom(options: EnableRoomOptions): Promise<RoomRecorder> {
+    if (this.#closed) throw new SfuRecorderError('ERR_RECORDER_CLOSED', 'the recorder is closed');
+    assertSafeId('roomId', options.roomId);
+    if (this.#rooms.has(options.roomId)) {
+      throw new SfuRecorderError('ERR_ROOM_EXISTS', `recording is already enabled for room ${options.roomId}`);
+    }
+    const config = validateRoomRecordingConfig(options.recording);
+    this.#finaliser.registerRoom(options.roomId, config, options.destination);
+    const room = await RoomRecorder.create({
+      roomId: options.roomId,
+      router: options.router,
+      manifestOptions: manifestOptionsOf(config),
+      host: this.#host,
+    });
+    this.#rooms.set(options.roomId, room);
+    return room;
+  }
+
+  /** The room's recorder, if recording is enabled for it. */
+  getRoom(roomId: string): RoomRecorder | undefined {
+    return this.#rooms.get(roomId);
+  }
+
+  /**
+   * Finalises every session in the spool that a previous process left unfinished
+   * (its timeline is closed as `recovered` at the last media received) and hands
+   * the files on like any other recording.
+   */
+  async recover(): Promise<SessionFinalisedInfo[]> {
+    const live = new Set([...this.#rooms.values()].map((r) => r.sessionId).filter((id) => id !== undefined));
+    return this.#finaliser.recover(live);
+  }
+
+  /** Resolves when every ended session has been finalised and handed on. */
+  async whenIdle(): Promise<void> {
+    await this.#finaliser.whenIdle();
+  }
+
+  /**
+   * Ends every room's session, waits for their finalisation (unless
+   * `{ finalise: false }`: the spool keeps them for the next start), and releases everything.
+   */
+  async close(options: { finalise?: boolean } = {}): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (options.finalise === false) this.#finaliser.pause();
+    await Promise.all([...this.#rooms.values()].map((room) => room.close('recorder-closed')));
+    if (options.finalise !== false) await this.#finaliser.whenIdle();
+    await this.#finaliser.close();
+  }
+}
+
+/** What a session remembers of its room's configuration (no credentials, no secrets). */
+function manifestOptionsOf(config: RoomRecordingConfig): Record<string, unknown> {
+  return {
+    individual: config.individual,
+    composite: config.composite,
+    ...(config.upload
+      ? { upload: { type: config.upload.type, location: config.upload.location, prefix: config.upload.prefix } }
+      : {}),
+  };
+}

@@ -1,0 +1,438 @@
+import { createHash } from 'node:crypto';
+import { mkdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { EventEmitter } from 'eventemitter3';
+import type { Logger } from '../config/logger.js';
+import { redact } from '../config/redact.js';
+import type { RetentionConfig } from '../config/room-config.js';
+import { SfuRecorderError } from '../errors.js';
+import { readJsonDir, writeJsonAtomic } from './json-file.js';
+import { assertSafeKey } from './key-layout.js';
+import { backoffDelay, DEFAULT_UPLOAD_RETRY, resolveRetryPolicy, withinBudget, type RetryPolicy } from './retry.js';
+import {
+  assertRecordingMetadata,
+  isRetryableUploadError,
+  MP4_CONTENT_TYPE,
+  type RecordingMetadata,
+  type UploadDestination,
+  type UploadResult,
+} from './upload-destination.js';
+
+/** One upload in the outbox (`<dir>/<id>.json`). */
+export interface UploadEntry {
+  version: 1;
+  /** Derived from destination and key, so enqueueing the same file twice is idempotent. */
+  id: string;
+  /** {@link UploadDestination.id}. */
+  destination: string;
+  /** Spool file. */
+  file: string;
+  key: string;
+  contentType: string;
+  metadata: RecordingMetadata;
+  /** `pending`: to upload; `stored`: uploaded, spool file kept until `deleteFileAt`; `failed`: given up, file kept. */
+  state: 'pending' | 'stored' | 'failed';
+  /** What to do with the spool file once stored. */
+  keepFile: boolean | number;
+  createdAt: number;
+  /** Failed attempts so far (persisted: restarts do not reset the budget). */
+  attempts: number;
+  /** Epoch ms of the first attempt; the elapsed-time budget counts from it. */
+  firstAttemptAt?: number;
+  /** Epoch ms before which no attempt starts. */
+  nextAttemptAt: number;
+  lastError?: UploadFailure;
+  result?: UploadResult;
+  /** For `stored` entries kept for a while: when the spool file is deleted. */
+  deleteFileAt?: number;
+}
+
+/** Why an upload failed; safe to log and post (no credentials). */
+export interface UploadFailure {
+  code: string;
+  message: string;
+  retryable: boolean;
+}
+
+/** Events of {@link UploadQueue}. */
+export interface UploadQueueEvents {
+  /** The file is stored and confirmed. */
+  uploaded: [entry: UploadEntry, result: UploadResult];
+  /** Given up: a permanent error, or the retry budget ran out. The spool file is kept. */
+  failed: [entry: UploadEntry, failure: UploadFailure];
+  /** An attempt failed and another is scheduled. */
+  retrying: [entry: UploadEntry, failure: UploadFailure, delayMs: number];
+  progress: [entry: UploadEntry, loadedBytes: number, totalBytes: number];
+}
+
+/** Options of {@link UploadQueue}. */
+export interface UploadQueueOptions {
+  /** Outbox directory (see `outboxPaths.uploads`). */
+  dir: string;
+  /** Destinations known from the start; more with {@link UploadQueue.registerDestination}. */
+  destinations?: UploadDestination[];
+  retry?: Partial<RetryPolicy>;
+  /** Uploads running at once; default 2. */
+  concurrency?: number;
+  logger?: Logger;
+  /**
+   * Awaited before an entry is marked stored or failed, so whatever it persists (a
+   * webhook, say) is durable before the upload is forgotten. If it throws, the entry stays
+   * pending and the outcome is retried.
+   */
+  beforeSettle?(entry: UploadEntry, outcome: { result: UploadResult } | { failure: UploadFailure }): Promise<void>;
+}
+
+/** What {@link UploadQueue.enqueue} takes. */
+export interface EnqueueUpload {
+  file: string;
+  key: string;
+  metadata: RecordingMetadata;
+  destination: UploadDestination | string;
+  contentType?: string;
+  retention?: RetentionConfig;
+}
+
+/**
+ * The persistent upload outbox. An entry is written to disk (atomically) before its upload
+ * starts and removed only after the destination confirmed the upload; in between it is
+ * retried with exponential backoff and jitter, across restarts, until the retry budget
+ * runs out. A permanent error (access denied, no such bucket) ends it at once. Either way a
+ * failed entry keeps its spool file. One process per outbox directory.
+ */
+export class UploadQueue extends EventEmitter<UploadQueueEvents> {
+  readonly #dir: string;
+  readonly #retry: RetryPolicy;
+  readonly #concurrency: number;
+  readonly #logger: Logger;
+  readonly #beforeSettle: UploadQueueOptions['beforeSettle'];
+  readonly #destinations = new Map<string, UploadDestination>();
+  readonly #entries = new Map<string, UploadEntry>();
+  readonly #inFlight = new Map<string, AbortController>();
+  readonly #rerun = new Set<string>();
+  readonly #waitingForDestination = new Set<string>();
+  #idleWaiters: Array<() => void> = [];
+  #timer: NodeJS.Timeout | undefined;
+  #ready: Promise<void> | undefined;
+  #closed = false;
+
+  constructor(options: UploadQueueOptions) {
+    super();
+    this.#dir = options.dir;
+    this.#retry = resolveRetryPolicy('retry', options.retry, DEFAULT_UPLOAD_RETRY);
+    this.#concurrency = Math.max(1, options.concurrency ?? 2);
+    this.#logger = options.logger ?? {};
+    this.#beforeSettle = options.beforeSettle;
+    for (const destination of options.destinations ?? []) this.registerDestination(destination);
+  }
+
+  /** True once {@link UploadQueue.close} was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Makes a destination available to entries that name its id (also entries left by a
+   * previous process, which wait until their destination is registered).
+   */
+  registerDestination(destination: UploadDestination): void {
+    const known = this.#destinations.get(destination.id);
+    if (known === destination) return;
+    this.#destinations.set(destination.id, destination);
+    this.#waitingForDestination.clear();
+    this.#schedule();
+  }
+
+  /**
+   * Loads the entries left in the outbox by a previous process and starts working on them.
+   * Called by the first {@link UploadQueue.enqueue} too; calling it again does nothing.
+   */
+  resume(): Promise<void> {
+    this.#ready ??= this.#load();
+    return this.#ready;
+  }
+
+  /**
+   * Persists an upload and schedules it. Resolves once the entry is on disk (it will then
+   * survive a crash), not when the upload is done: listen to `uploaded` / `failed`.
+   */
+  async enqueue(request: EnqueueUpload): Promise<UploadEntry> {
+    this.#assertOpen();
+    assertSafeKey('key', request.key);
+    assertRecordingMetadata(request.metadata);
+    const destination = typeof request.destination === 'string' ? request.destination : request.destination.id;
+    if (typeof request.destination !== 'string') this.registerDestination(request.destination);
+    try {
+      await stat(request.file);
+    } catch (cause) {
+      throw new SfuRecorderError('ERR_SPOOL_FILE_MISSING', `cannot enqueue ${request.file}: the file does not exist`, {
+        cause,
+      });
+    }
+    await this.resume();
+    const id = entryId(destination, request.key);
+    const now = Date.now();
+    const entry: UploadEntry = {
+      version: 1,
+      id,
+      destination,
+      file: request.file,
+      key: request.key,
+      contentType: request.contentType ?? MP4_CONTENT_TYPE,
+      metadata: request.metadata,
+      state: 'pending',
+      keepFile: request.retention?.keepUploadedFiles ?? false,
+      createdAt: now,
+      attempts: 0,
+      nextAttemptAt: now,
+    };
+    await this.#persist(entry);
+    this.#entries.set(id, entry);
+    // Same key enqueued again while uploading: upload once more after the current attempt.
+    if (this.#inFlight.has(id)) this.#rerun.add(id);
+    this.#schedule();
+    return entry;
+  }
+
+  /** Entries currently in the outbox (copies). */
+  list(): UploadEntry[] {
+    return [...this.#entries.values()].map((entry) => structuredClone(entry));
+  }
+
+  /** Puts failed entries back to pending with a fresh budget; returns how many. */
+  async retryFailed(): Promise<number> {
+    this.#assertOpen();
+    await this.resume();
+    let count = 0;
+    for (const entry of this.#entries.values()) {
+      if (entry.state !== 'failed') continue;
+      entry.state = 'pending';
+      entry.attempts = 0;
+      delete entry.firstAttemptAt;
+      delete entry.lastError;
+      entry.nextAttemptAt = Date.now();
+      await this.#persist(entry);
+      count++;
+    }
+    this.#schedule();
+    return count;
+  }
+
+  /**
+   * Resolves when no entry is pending any more (each is stored or failed). With storage
+   * down this waits until the retry budget runs out.
+   */
+  async idle(): Promise<void> {
+    await this.resume();
+    if (this.#isIdle()) return;
+    await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  /**
+   * Stops: aborts uploads in flight (their entries stay pending on disk, without counting
+   * the aborted attempt) and waits for them to unwind. Destinations are not closed.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    const running = [...this.#inFlight.values()];
+    for (const controller of running) controller.abort(new SfuRecorderError('ERR_CLOSED', 'upload queue closed'));
+    while (this.#inFlight.size > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    for (const resolve of this.#idleWaiters.splice(0)) resolve();
+    this.removeAllListeners();
+  }
+
+  async #load(): Promise<void> {
+    await mkdir(this.#dir, { recursive: true });
+    const entries = await readJsonDir<UploadEntry>(this.#dir, (file, error) =>
+      this.#log('error', 'unreadable upload outbox entry left in place', { file, error }),
+    );
+    for (const entry of entries) {
+      if (entry.version !== 1 || typeof entry.id !== 'string' || this.#entries.has(entry.id)) continue;
+      this.#entries.set(entry.id, entry);
+    }
+    if (entries.length > 0) {
+      const pending = entries.filter((e) => e.state === 'pending').length;
+      this.#log('info', 'upload outbox resumed', { pending, total: entries.length });
+    }
+    this.#schedule();
+  }
+
+  // Starts every due entry (up to the concurrency), finishes due spool deletions, and
+  // arms one timer for the next thing that becomes due.
+  #schedule(): void {
+    if (this.#closed || this.#ready === undefined) return;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const now = Date.now();
+    let nextWake = Infinity;
+    for (const entry of this.#entries.values()) {
+      if (entry.state === 'stored') {
+        if (entry.deleteFileAt === undefined || entry.deleteFileAt <= now) void this.#finishStored(entry);
+        else nextWake = Math.min(nextWake, entry.deleteFileAt);
+        continue;
+      }
+      if (entry.state !== 'pending' || this.#inFlight.has(entry.id)) continue;
+      if (entry.nextAttemptAt > now) {
+        nextWake = Math.min(nextWake, entry.nextAttemptAt);
+        continue;
+      }
+      if (this.#inFlight.size >= this.#concurrency) continue;
+      const destination = this.#destinations.get(entry.destination);
+      if (!destination) {
+        if (!this.#waitingForDestination.has(entry.id)) {
+          this.#waitingForDestination.add(entry.id);
+          this.#log('warn', 'upload waits until its destination is registered', {
+            destination: entry.destination,
+            key: entry.key,
+          });
+        }
+        continue;
+      }
+      void this.#attempt(entry, destination);
+    }
+    if (nextWake !== Infinity) {
+      // setTimeout's limit is 2^31-1 ms; wake up earlier and re-check rather than overflow.
+      const delay = Math.min(Math.max(0, nextWake - now), 2 ** 31 - 1);
+      this.#timer = setTimeout(() => this.#schedule(), delay);
+      this.#timer.unref();
+    }
+    this.#checkIdle();
+  }
+
+  async #attempt(entry: UploadEntry, destination: UploadDestination): Promise<void> {
+    const controller = new AbortController();
+    this.#inFlight.set(entry.id, controller);
+    entry.firstAttemptAt ??= Date.now();
+    let outcome: { result: UploadResult } | { failure: UploadFailure; aborted: boolean };
+    try {
+      const result = await destination.upload({
+        file: entry.file,
+        key: entry.key,
+        contentType: entry.contentType,
+        metadata: entry.metadata,
+        signal: controller.signal,
+        onProgress: (loaded, total) => this.emit('progress', entry, loaded, total),
+      });
+      outcome = { result };
+    } catch (error) {
+      outcome = { failure: toFailure(error), aborted: controller.signal.aborted };
+    }
+    try {
+      if ('result' in outcome) await this.#onStored(entry, outcome.result);
+      else if (!outcome.aborted) await this.#onFailedAttempt(entry, outcome.failure);
+    } catch (error) {
+      // Could not record the outcome (disk full?): leave the entry pending and try later.
+      entry.nextAttemptAt = Date.now() + backoffDelay(Math.max(1, entry.attempts), this.#retry);
+      this.#log('error', 'could not record upload outcome; will retry', { key: entry.key, error });
+    } finally {
+      this.#inFlight.delete(entry.id);
+      if (this.#rerun.delete(entry.id) && entry.state !== 'pending' && !this.#closed) {
+        entry.state = 'pending';
+        entry.nextAttemptAt = Date.now();
+      }
+      this.#schedule();
+    }
+  }
+
+  async #onStored(entry: UploadEntry, result: UploadResult): Promise<void> {
+    if (this.#closed) return;
+    await this.#beforeSettle?.(entry, { result });
+    entry.state = 'stored';
+    entry.result = result;
+    delete entry.lastError;
+    const keep = entry.keepFile;
+    if (typeof keep === 'number' && keep > 0) entry.deleteFileAt = Date.now() + keep;
+    // Persist "stored" before touching the spool file: a crash in between must not
+    // turn into a re-upload of a deleted file (which would be announced as failed).
+    await this.#persist(entry);
+    this.#log('info', 'recording stored', { key: entry.key, location: result.location, sizeBytes: result.sizeBytes });
+    this.emit('uploaded', structuredClone(entry), result);
+    if (entry.deleteFileAt === undefined) await this.#finishStored(entry);
+    else this.#schedule();
+  }
+
+  async #onFailedAttempt(entry: UploadEntry, failure: UploadFailure): Promise<void> {
+    entry.attempts += 1;
+    entry.lastError = failure;
+    const delay = backoffDelay(entry.attempts, this.#retry);
+    const nextAt = Date.now() + delay;
+    if (failure.retryable && withinBudget(entry.attempts, entry.firstAttemptAt ?? entry.createdAt, nextAt, this.#retry)) {
+      entry.nextAttemptAt = nextAt;
+      await this.#persist(entry);
+      this.#log('warn', 'upload attempt failed; retrying', {
+        key: entry.key,
+        attempt: entry.attempts,
+        delayMs: delay,
+        error: failure,
+      });
+      this.emit('retrying', structuredClone(entry), failure, delay);
+      return;
+    }
+    const final: UploadFailure = failure.retryable
+      ? {
+          code: 'ERR_UPLOAD_RETRIES_EXHAUSTED',
+          message: `gave up after ${entry.attempts} attempts over ${Math.round((Date.now() - (entry.firstAttemptAt ?? entry.createdAt)) / 1000)} s; last error: ${failure.message}`,
+          retryable: false,
+        }
+      : failure;
+    if (this.#closed) return;
+    await this.#beforeSettle?.(entry, { failure: final });
+    entry.state = 'failed';
+    entry.lastError = final;
+    await this.#persist(entry);
+    this.#log('error', 'upload failed; spool file kept', { key: entry.key, file: entry.file, error: final });
+    this.emit('failed', structuredClone(entry), final);
+  }
+
+  // Deletes the spool file per retention, then the entry.
+  async #finishStored(entry: UploadEntry): Promise<void> {
+    if (!this.#entries.has(entry.id) || this.#inFlight.has(entry.id)) return;
+    this.#entries.delete(entry.id);
+    try {
+      if (entry.keepFile !== true) await rm(entry.file, { force: true });
+      await rm(this.#entryPath(entry.id), { force: true });
+    } catch (error) {
+      this.#log('warn', 'could not clean up after upload', { file: entry.file, error });
+    }
+    this.#checkIdle();
+  }
+
+  #isIdle(): boolean {
+    if (this.#inFlight.size > 0) return false;
+    for (const entry of this.#entries.values()) if (entry.state === 'pending') return false;
+    return true;
+  }
+
+  #checkIdle(): void {
+    if (this.#idleWaiters.length > 0 && this.#isIdle()) for (const resolve of this.#idleWaiters.splice(0)) resolve();
+  }
+
+  #persist(entry: UploadEntry): Promise<void> {
+    return writeJsonAtomic(this.#entryPath(entry.id), entry);
+  }
+
+  #entryPath(id: string): string {
+    return join(this.#dir, `${id}.json`);
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new SfuRecorderError('ERR_CLOSED', 'upload queue is closed');
+  }
+
+  #log(level: 'info' | 'warn' | 'error', message: string, fields: Record<string, unknown>): void {
+    this.#logger[level]?.(message, redact(fields) as Record<string, unknown>);
+  }
+}
+
+function entryId(destination: string, key: string): string {
+  return createHash('sha256').update(`${destination}\n${key}`).digest('hex').slice(0, 32);
+}
+
+function toFailure(error: unknown): UploadFailure {
+  const e = error as { code?: unknown; name?: unknown; message?: unknown };
+  const code = typeof e?.code === 'string' ? e.code : typeof e?.name === 'string' ? e.name : 'ERR_UPLOAD_FAILED';
+  const message = typeof e?.message === 'string' ? e.message : String(error);
+  return { code, message, retryable: isRetryableUploadError(error) };
+}
