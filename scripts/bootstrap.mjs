@@ -272,7 +272,6 @@ function npmInstall() {
 	log(`npm ${args.join(' ')}`);
 	const t = Date.now();
 	const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-	// MEDIASOUP_WORKER_BIN also makes mediasoup's postinstall skip, should scripts ever run.
 	if (run(npm, args, { cwd: ROOT }) !== 0) fail(`npm ${args[0]} failed`);
 	log(`npm ${args[0]} done in ${secs(Date.now() - t)}`);
 }
@@ -324,11 +323,14 @@ function cleanStaleBuildDirs(cacheDir) {
 	for (const name of fs.readdirSync(cacheDir)) {
 		const m = /^build-(\d+)-/.exec(name);
 		if (!m) continue;
-		let alive = false;
+		const pid = Number(m[1]);
+		let alive;
 		try {
-			process.kill(Number(m[1]), 0);
-			alive = Number(m[1]) !== process.pid;
-		} catch {}
+			process.kill(pid, 0); // throws when no such process
+			alive = pid !== process.pid; // our own pid here means a reused pid: stale
+		} catch {
+			alive = false;
+		}
 		if (!alive) fs.rmSync(path.join(cacheDir, name), { recursive: true, force: true });
 	}
 }
@@ -488,6 +490,7 @@ async function buildWorker(version) {
 		return finalBin;
 	} catch (err) {
 		if (err instanceof BootstrapError) {
+			logLine(`\nERROR: ${err.message}`);
 			fs.closeSync(logFd);
 			logClosed = true;
 			console.error(`[bootstrap] ---- last 40 lines of ${logPath} ----\n${tail(logPath, 40)}\n[bootstrap] ---- end of log ----`);
@@ -501,14 +504,9 @@ async function buildWorker(version) {
 	}
 }
 
-/** Starts a real worker through mediasoup with MEDIASOUP_WORKER_BIN=bin. */
+/** Starts a real worker through mediasoup (router with opus/VP8/H264 + plain transports). */
 function verifyWorker(bin) {
-	const code = `import('mediasoup').then(async (m) => {
-		const w = await m.createWorker({ logLevel: 'warn' });
-		console.log('ok', m.version, w.pid);
-		w.close();
-	}).catch((e) => { console.error(e); process.exit(1); });`;
-	const res = spawnSync(process.execPath, ['-e', code], {
+	const res = spawnSync(process.execPath, [path.join(HERE, 'worker-build', 'smoke.mjs')], {
 		cwd: ROOT,
 		env: { ...process.env, MEDIASOUP_WORKER_BIN: bin },
 		encoding: 'utf8',

@@ -1,0 +1,83 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import * as scriptPaths from '../scripts/worker-build/paths.mjs';
+import {
+	MEDIASOUP_TESTED_RANGE,
+	ensureMediasoupWorkerEnv,
+	getInstalledMediasoupVersion,
+	mediasoupWorkerCachePath,
+	resolveMediasoupWorkerBin,
+} from '../src/worker/resolve-worker-bin.js';
+
+describe('mediasoup worker location', () => {
+	const saved = { bin: process.env['MEDIASOUP_WORKER_BIN'], xdg: process.env['XDG_CACHE_HOME'] };
+	let tmp: string;
+
+	beforeEach(() => {
+		tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'worker-bin-'));
+		delete process.env['MEDIASOUP_WORKER_BIN'];
+		process.env['XDG_CACHE_HOME'] = tmp;
+	});
+	afterEach(() => {
+		for (const [key, value] of [
+			['MEDIASOUP_WORKER_BIN', saved.bin],
+			['XDG_CACHE_HOME', saved.xdg],
+		] as const) {
+			if (value === undefined) delete process.env[key];
+			else process.env[key] = value;
+		}
+		fs.rmSync(tmp, { recursive: true, force: true });
+	});
+
+	it('uses the same tested range and cache path formula as scripts/bootstrap.mjs', () => {
+		expect(MEDIASOUP_TESTED_RANGE).toBe(scriptPaths.MEDIASOUP_TESTED_RANGE);
+		for (const opts of [
+			{ env: { XDG_CACHE_HOME: '/x/cache' } },
+			{ env: {}, homedir: '/home/u' },
+			{ env: { XDG_CACHE_HOME: 'relative' }, homedir: '/home/u', platform: 'darwin', arch: 'arm64' },
+		]) {
+			expect(mediasoupWorkerCachePath('3.19.3', opts)).toBe(scriptPaths.workerCachePath('3.19.3', opts));
+		}
+		expect(mediasoupWorkerCachePath('3.19.3', { env: {}, homedir: '/home/u', platform: 'linux', arch: 'x64' })).toBe(
+			'/home/u/.cache/sfu-recorder/mediasoup-worker/3.19.3-linux-x64/mediasoup-worker',
+		);
+	});
+
+	it('checks the tested range', () => {
+		expect(scriptPaths.satisfiesRange('3.19.0')).toBe(true);
+		expect(scriptPaths.satisfiesRange('3.19.3')).toBe(true);
+		expect(scriptPaths.satisfiesRange('3.20.0')).toBe(false);
+		expect(scriptPaths.satisfiesRange('3.18.9')).toBe(false);
+		expect(scriptPaths.satisfiesRange('garbage')).toBe(false);
+	});
+
+	it('prefers MEDIASOUP_WORKER_BIN and leaves it alone', () => {
+		process.env['MEDIASOUP_WORKER_BIN'] = '/custom/mediasoup-worker';
+		expect(resolveMediasoupWorkerBin()).toBe('/custom/mediasoup-worker');
+		expect(ensureMediasoupWorkerEnv()).toBe('/custom/mediasoup-worker');
+		expect(process.env['MEDIASOUP_WORKER_BIN']).toBe('/custom/mediasoup-worker');
+	});
+
+	it('finds the cached worker for the installed mediasoup version and exports it', () => {
+		const version = getInstalledMediasoupVersion();
+		expect(version).toMatch(/^\d+\.\d+\.\d+/);
+		// The empty cache in tmp: nothing found (unless mediasoup has its own prebuilt worker).
+		const prebuilt = resolveMediasoupWorkerBin();
+		if (prebuilt) {
+			expect(prebuilt).toMatch(/worker[/\\]out[/\\]Release[/\\]mediasoup-worker$/);
+			return;
+		}
+		expect(ensureMediasoupWorkerEnv()).toBeUndefined();
+		expect(process.env['MEDIASOUP_WORKER_BIN']).toBeUndefined();
+
+		const cached = mediasoupWorkerCachePath(version!);
+		expect(cached.startsWith(tmp)).toBe(true);
+		fs.mkdirSync(path.dirname(cached), { recursive: true });
+		fs.writeFileSync(cached, '#!/bin/sh\n', { mode: 0o755 });
+		expect(resolveMediasoupWorkerBin()).toBe(cached);
+		expect(ensureMediasoupWorkerEnv()).toBe(cached);
+		expect(process.env['MEDIASOUP_WORKER_BIN']).toBe(cached);
+	});
+});
