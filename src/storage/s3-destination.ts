@@ -208,9 +208,13 @@ export class S3Destination implements UploadDestination {
       await upload.done();
 
       if (this.#options.verifyAfterUpload ?? true) {
-        const head = await this.#client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: request.key }), {
-          abortSignal: abortController.signal,
-        });
+        const head = await this.#client
+          .send(new HeadObjectCommand({ Bucket: this.bucket, Key: request.key }), { abortSignal: abortController.signal })
+          .catch((error: unknown) => {
+            // Not there right after a successful upload: treat as an incomplete upload, retry.
+            if ((error as { name?: string }).name !== 'NotFound') throw error;
+            return { ContentLength: undefined };
+          });
         if (head.ContentLength !== size) {
           throw new UploadError(
             'ERR_UPLOAD_INCOMPLETE',
@@ -270,6 +274,7 @@ export class S3Destination implements UploadDestination {
         );
       case 'AccessDenied':
       case 'AllAccessDisabled':
+      case 'Forbidden': // a HEAD request's 403 has no body, hence no error code
         return new UploadError(
           'ERR_STORAGE_ACCESS_DENIED',
           `access denied writing ${where}: the credentials need s3:PutObject and s3:GetObject on bucket "${this.bucket}"`,

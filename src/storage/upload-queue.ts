@@ -45,6 +45,8 @@ export interface UploadEntry {
   result?: UploadResult;
   /** For `stored` entries kept for a while: when the spool file is deleted. */
   deleteFileAt?: number;
+  /** Opaque data of the caller, persisted with the entry (e.g. which webhook to notify). */
+  context?: Record<string, string>;
 }
 
 /** Why an upload failed; safe to log and post (no credentials). */
@@ -91,6 +93,8 @@ export interface EnqueueUpload {
   destination: UploadDestination | string;
   contentType?: string;
   retention?: RetentionConfig;
+  /** Opaque data persisted with the entry and handed back in events (no secrets: it is stored in clear). */
+  context?: Record<string, string>;
 }
 
 /**
@@ -111,6 +115,7 @@ export class UploadQueue extends EventEmitter<UploadQueueEvents> {
   readonly #inFlight = new Map<string, AbortController>();
   readonly #rerun = new Set<string>();
   readonly #waitingForDestination = new Set<string>();
+  readonly #cleaning = new Set<Promise<void>>();
   #idleWaiters: Array<() => void> = [];
   #timer: NodeJS.Timeout | undefined;
   #ready: Promise<void> | undefined;
@@ -172,6 +177,18 @@ export class UploadQueue extends EventEmitter<UploadQueueEvents> {
     await this.resume();
     const id = entryId(destination, request.key);
     const now = Date.now();
+    const running = this.#entries.get(id);
+    if (running && this.#inFlight.has(id)) {
+      // Same key enqueued again while it uploads: take the new file and upload once more
+      // after the current attempt (the attempt works on this same object).
+      running.file = request.file;
+      running.metadata = request.metadata;
+      running.keepFile = request.retention?.keepUploadedFiles ?? false;
+      if (request.context !== undefined) running.context = request.context;
+      await this.#persist(running);
+      this.#rerun.add(id);
+      return structuredClone(running);
+    }
     const entry: UploadEntry = {
       version: 1,
       id,
@@ -186,12 +203,11 @@ export class UploadQueue extends EventEmitter<UploadQueueEvents> {
       attempts: 0,
       nextAttemptAt: now,
     };
+    if (request.context !== undefined) entry.context = request.context;
     await this.#persist(entry);
     this.#entries.set(id, entry);
-    // Same key enqueued again while uploading: upload once more after the current attempt.
-    if (this.#inFlight.has(id)) this.#rerun.add(id);
     this.#schedule();
-    return entry;
+    return structuredClone(entry);
   }
 
   /** Entries currently in the outbox (copies). */
@@ -220,7 +236,8 @@ export class UploadQueue extends EventEmitter<UploadQueueEvents> {
 
   /**
    * Resolves when no entry is pending any more (each is stored or failed). With storage
-   * down this waits until the retry budget runs out.
+   * down this waits until the retry budget runs out; an entry whose destination is never
+   * registered keeps it waiting (or until {@link UploadQueue.close}).
    */
   async idle(): Promise<void> {
     await this.resume();
@@ -239,6 +256,7 @@ export class UploadQueue extends EventEmitter<UploadQueueEvents> {
     const running = [...this.#inFlight.values()];
     for (const controller of running) controller.abort(new SfuRecorderError('ERR_CLOSED', 'upload queue closed'));
     while (this.#inFlight.size > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    await Promise.all(this.#cleaning);
     for (const resolve of this.#idleWaiters.splice(0)) resolve();
     this.removeAllListeners();
   }
@@ -326,31 +344,35 @@ export class UploadQueue extends EventEmitter<UploadQueueEvents> {
       // Could not record the outcome (disk full?): leave the entry pending and try later.
       entry.nextAttemptAt = Date.now() + backoffDelay(Math.max(1, entry.attempts), this.#retry);
       this.#log('error', 'could not record upload outcome; will retry', { key: entry.key, error });
-    } finally {
-      this.#inFlight.delete(entry.id);
-      if (this.#rerun.delete(entry.id) && entry.state !== 'pending' && !this.#closed) {
-        entry.state = 'pending';
-        entry.nextAttemptAt = Date.now();
-      }
-      this.#schedule();
     }
+    this.#inFlight.delete(entry.id);
+    if (this.#rerun.delete(entry.id) && entry.state !== 'pending' && !this.#closed) {
+      entry.state = 'pending';
+      entry.attempts = 0;
+      entry.nextAttemptAt = Date.now();
+      delete entry.result;
+      delete entry.deleteFileAt;
+      await this.#persist(entry).catch((error: unknown) =>
+        this.#log('error', 'could not re-queue upload', { key: entry.key, error }),
+      );
+    }
+    this.#schedule();
   }
 
   async #onStored(entry: UploadEntry, result: UploadResult): Promise<void> {
     if (this.#closed) return;
     await this.#beforeSettle?.(entry, { result });
-    entry.state = 'stored';
-    entry.result = result;
-    delete entry.lastError;
+    const stored: UploadEntry = { ...entry, state: 'stored', result };
+    delete stored.lastError;
     const keep = entry.keepFile;
-    if (typeof keep === 'number' && keep > 0) entry.deleteFileAt = Date.now() + keep;
+    if (typeof keep === 'number' && keep > 0) stored.deleteFileAt = Date.now() + keep;
     // Persist "stored" before touching the spool file: a crash in between must not
     // turn into a re-upload of a deleted file (which would be announced as failed).
-    await this.#persist(entry);
+    await this.#persist(stored);
+    Object.assign(entry, stored);
     this.#log('info', 'recording stored', { key: entry.key, location: result.location, sizeBytes: result.sizeBytes });
+    // The spool file is deleted by #schedule once the attempt has unwound.
     this.emit('uploaded', structuredClone(entry), result);
-    if (entry.deleteFileAt === undefined) await this.#finishStored(entry);
-    else this.#schedule();
   }
 
   async #onFailedAttempt(entry: UploadEntry, failure: UploadFailure): Promise<void> {
@@ -379,9 +401,9 @@ export class UploadQueue extends EventEmitter<UploadQueueEvents> {
       : failure;
     if (this.#closed) return;
     await this.#beforeSettle?.(entry, { failure: final });
+    await this.#persist({ ...entry, state: 'failed', lastError: final });
     entry.state = 'failed';
     entry.lastError = final;
-    await this.#persist(entry);
     this.#log('error', 'upload failed; spool file kept', { key: entry.key, file: entry.file, error: final });
     this.emit('failed', structuredClone(entry), final);
   }
@@ -390,17 +412,22 @@ export class UploadQueue extends EventEmitter<UploadQueueEvents> {
   async #finishStored(entry: UploadEntry): Promise<void> {
     if (!this.#entries.has(entry.id) || this.#inFlight.has(entry.id)) return;
     this.#entries.delete(entry.id);
-    try {
-      if (entry.keepFile !== true) await rm(entry.file, { force: true });
-      await rm(this.#entryPath(entry.id), { force: true });
-    } catch (error) {
-      this.#log('warn', 'could not clean up after upload', { file: entry.file, error });
-    }
+    const cleanup = (async () => {
+      try {
+        if (entry.keepFile !== true) await rm(entry.file, { force: true });
+        await rm(this.#entryPath(entry.id), { force: true });
+      } catch (error) {
+        this.#log('warn', 'could not clean up after upload', { file: entry.file, error });
+      }
+    })();
+    this.#cleaning.add(cleanup);
+    await cleanup;
+    this.#cleaning.delete(cleanup);
     this.#checkIdle();
   }
 
   #isIdle(): boolean {
-    if (this.#inFlight.size > 0) return false;
+    if (this.#inFlight.size > 0 || this.#cleaning.size > 0) return false;
     for (const entry of this.#entries.values()) if (entry.state === 'pending') return false;
     return true;
   }

@@ -1,0 +1,280 @@
+import { EventEmitter } from 'eventemitter3';
+import type { Logger } from '../config/logger.js';
+import { redact } from '../config/redact.js';
+import type { RetentionConfig, WebhookConfig } from '../config/room-config.js';
+import { SfuRecorderError } from '../errors.js';
+import { outboxPaths } from '../spool/layout.js';
+import { recordingKey } from '../storage/key-layout.js';
+import type { RetryPolicy } from '../storage/retry.js';
+import {
+  assertRecordingMetadata,
+  type RecordingMetadata,
+  type UploadDestination,
+  type UploadResult,
+} from '../storage/upload-destination.js';
+import { UploadQueue, type UploadEntry, type UploadFailure } from '../storage/upload-queue.js';
+import { failurePayload, successPayload, type RecordingWebhookPayload } from './payload.js';
+import { WebhookSender, type WebhookEntry } from './webhook-sender.js';
+
+/** Emitted once a recording is stored and confirmed. camelCase mirror of the `recording.success` webhook. */
+export interface RecordingStoredEvent {
+  type: 'recording.success';
+  metadata: RecordingMetadata;
+  key: string;
+  /** {@link UploadDestination.id}. */
+  destination: string;
+  /** `s3://bucket/key` or a local path. */
+  location: string;
+  url?: string;
+  urlExpiresAt?: number;
+  sizeBytes: number;
+}
+
+/** Emitted when a recording could not be stored (permanent error or retry budget spent); the spool file is kept. */
+export interface RecordingFailedEvent {
+  type: 'recording.failed';
+  metadata: RecordingMetadata;
+  key: string;
+  destination: string;
+  /** The spool file, kept for a later retry. */
+  file: string;
+  error: { code: string; message: string };
+}
+
+/** Events of {@link RecordingDelivery}. */
+export interface RecordingDeliveryEvents {
+  stored: [event: RecordingStoredEvent];
+  failed: [event: RecordingFailedEvent];
+  /** An upload attempt failed and will be retried. */
+  uploadretry: [event: { key: string; attempt: number; delayMs: number; error: { code: string; message: string } }];
+  /** A webhook was accepted (2xx) by its receiver. */
+  webhookdelivered: [event: { id: string; type: string; status: number }];
+  /** A webhook was given up after its retry budget. */
+  webhookfailed: [event: { id: string; type: string; reason: string }];
+}
+
+/** Options of {@link RecordingDelivery}. */
+export interface RecordingDeliveryOptions {
+  /** The spool directory; the outbox lives in `<spoolDir>/.outbox/`. */
+  spoolDir: string;
+  /** Used by {@link RecordingDelivery.deliver} when an item names no destination (the default storage). */
+  defaultDestination?: UploadDestination;
+  /** Destinations to register up front, so uploads left by a previous process can resume. */
+  destinations?: UploadDestination[];
+  /** Webhook receivers to register up front (validated), for the same reason. */
+  webhooks?: WebhookConfig[];
+  uploadRetry?: Partial<RetryPolicy>;
+  /** `maxAttempts` is taken from each webhook's own config. */
+  webhookRetry?: Partial<RetryPolicy>;
+  /** Uploads at once; default 2. */
+  uploadConcurrency?: number;
+  logger?: Logger;
+}
+
+/** A finished file handed to {@link RecordingDelivery.deliver}. */
+export interface DeliveryItem {
+  /** Absolute path of the finished mp4 in the spool. */
+  file: string;
+  metadata: RecordingMetadata;
+  /** Default: the options' `defaultDestination`. */
+  destination?: UploadDestination;
+  /** Where to POST the result; absent: events only. */
+  webhook?: WebhookConfig;
+  /** What to do with the spool file after the upload; default delete it. */
+  retention?: RetentionConfig;
+  /** Overrides the documented key layout (built from metadata and the destination's prefix). */
+  key?: string;
+}
+
+/**
+ * Finished file → storage → notification. Each file is put in a persistent outbox,
+ * uploaded with retries (also across restarts), and announced by a typed event and, when
+ * configured, a signed webhook that is itself persisted and retried. The spool file is
+ * deleted only once its upload is confirmed; a file that cannot be stored is announced as
+ * failed and kept.
+ *
+ * @example
+ * ```ts
+ * const delivery = new RecordingDelivery({ spoolDir, defaultDestination: new LocalStorage({ root }) });
+ * delivery.on('stored', (e) => console.log(e.location, e.url));
+ * await delivery.resume();
+ * await delivery.deliver({ file, metadata, webhook });
+ * ```
+ */
+export class RecordingDelivery extends EventEmitter<RecordingDeliveryEvents> {
+  readonly #queue: UploadQueue;
+  readonly #webhooks: WebhookSender;
+  readonly #defaultDestination: UploadDestination | undefined;
+  readonly #logger: Logger;
+  #closed = false;
+
+  constructor(options: RecordingDeliveryOptions) {
+    super();
+    this.#logger = options.logger ?? {};
+    this.#defaultDestination = options.defaultDestination;
+    this.#webhooks = new WebhookSender({
+      dir: outboxPaths.webhooks(options.spoolDir),
+      ...(options.webhooks ? { endpoints: options.webhooks } : {}),
+      ...(options.webhookRetry ? { retry: options.webhookRetry } : {}),
+      logger: this.#logger,
+    });
+    const destinations = [...(options.destinations ?? [])];
+    if (options.defaultDestination) destinations.push(options.defaultDestination);
+    this.#queue = new UploadQueue({
+      dir: outboxPaths.uploads(options.spoolDir),
+      destinations,
+      ...(options.uploadRetry ? { retry: options.uploadRetry } : {}),
+      ...(options.uploadConcurrency ? { concurrency: options.uploadConcurrency } : {}),
+      logger: this.#logger,
+      // Runs before the upload entry is settled: the webhook is on disk before the upload is forgotten.
+      beforeSettle: (entry, outcome) => this.#enqueueWebhook(entry, outcome),
+    });
+    this.#queue.on('uploaded', (entry, result) => this.#emitStored(entry, result));
+    this.#queue.on('failed', (entry, failure) => this.#emitFailed(entry, failure));
+    this.#queue.on('retrying', (entry, failure, delayMs) =>
+      this.emit('uploadretry', {
+        key: entry.key,
+        attempt: entry.attempts,
+        delayMs,
+        error: { code: failure.code, message: failure.message },
+      }),
+    );
+    this.#webhooks.on('delivered', (entry: WebhookEntry, status: number) =>
+      this.emit('webhookdelivered', { id: entry.id, type: entry.type, status }),
+    );
+    this.#webhooks.on('failed', (entry: WebhookEntry, reason: string) =>
+      this.emit('webhookfailed', { id: entry.id, type: entry.type, reason }),
+    );
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Registers a destination, so uploads (also from a previous process) that name it can proceed. */
+  registerDestination(destination: UploadDestination): void {
+    this.#queue.registerDestination(destination);
+  }
+
+  /** Registers a webhook receiver, so messages (also from a previous process) for it can be sent. */
+  registerWebhook(webhook: WebhookConfig): void {
+    this.#webhooks.registerEndpoint(webhook);
+  }
+
+  /** Picks up uploads and webhooks left by a previous process. Idempotent. */
+  async resume(): Promise<void> {
+    await Promise.all([this.#webhooks.resume(), this.#queue.resume()]);
+  }
+
+  /**
+   * Hands a finished file over. Resolves once it is durably in the outbox (it then
+   * survives a crash), not when it is stored: listen to `stored` / `failed`.
+   *
+   * @returns the storage key.
+   * @throws {InvalidConfigError} for metadata whose ids would break the key layout.
+   * @throws {SfuRecorderError} `ERR_NO_DESTINATION` when neither the item nor the options give a destination.
+   */
+  async deliver(item: DeliveryItem): Promise<string> {
+    if (this.#closed) throw new SfuRecorderError('ERR_CLOSED', 'recording delivery is closed');
+    assertRecordingMetadata(item.metadata);
+    const destination = item.destination ?? this.#defaultDestination;
+    if (!destination) {
+      throw new SfuRecorderError('ERR_NO_DESTINATION', 'no upload destination: configure upload or a default storage');
+    }
+    const key =
+      item.key ??
+      recordingKey({
+        ...item.metadata,
+        ...(destination.keyPrefix !== undefined ? { prefix: destination.keyPrefix } : {}),
+      });
+    const context: Record<string, string> = {};
+    if (item.webhook) context.webhook = this.#webhooks.registerEndpoint(item.webhook);
+    await this.resume();
+    await this.#queue.enqueue({
+      file: item.file,
+      key,
+      metadata: item.metadata,
+      destination,
+      ...(item.retention ? { retention: item.retention } : {}),
+      context,
+    });
+    return key;
+  }
+
+  /** Upload entries in the outbox. */
+  pendingUploads(): UploadEntry[] {
+    return this.#queue.list();
+  }
+
+  /** Webhook messages in the outbox. */
+  pendingWebhooks(): WebhookEntry[] {
+    return this.#webhooks.list();
+  }
+
+  /** Puts failed uploads back in the queue with a fresh retry budget. */
+  retryFailed(): Promise<number> {
+    return this.#queue.retryFailed();
+  }
+
+  /** Resolves when every upload and webhook is settled (done or given up). */
+  async idle(): Promise<void> {
+    await this.#queue.idle();
+    await this.#webhooks.idle();
+  }
+
+  /**
+   * Stops: aborts uploads and webhooks in flight (they stay in the outbox and resume on the
+   * next start). Destinations are not closed: they belong to the caller.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.all([this.#queue.close(), this.#webhooks.close()]);
+    this.removeAllListeners();
+  }
+
+  async #enqueueWebhook(entry: UploadEntry, outcome: { result: UploadResult } | { failure: UploadFailure }): Promise<void> {
+    const endpoint = entry.context?.webhook;
+    if (endpoint === undefined) return;
+    let payload: RecordingWebhookPayload;
+    if ('result' in outcome) payload = successPayload(entry.key, entry.metadata, outcome.result);
+    else payload = failurePayload(entry.key, entry.metadata, entry.file, outcome.failure);
+    // Deterministic id: a crash between this and settling the upload re-sends the same id.
+    const suffix = payload.type === 'recording.success' ? 'success' : 'failed';
+    await this.#webhooks.enqueue(endpoint, `msg_${entry.id}_${suffix}`, payload.type, payload);
+  }
+
+  #emitStored(entry: UploadEntry, result: UploadResult): void {
+    const event: RecordingStoredEvent = {
+      type: 'recording.success',
+      metadata: entry.metadata,
+      key: entry.key,
+      destination: entry.destination,
+      location: result.location,
+      sizeBytes: result.sizeBytes,
+    };
+    if (result.url !== undefined) event.url = result.url;
+    if (result.urlExpiresAt !== undefined) event.urlExpiresAt = result.urlExpiresAt;
+    this.#safeEmit('stored', event);
+  }
+
+  #emitFailed(entry: UploadEntry, failure: UploadFailure): void {
+    this.#safeEmit('failed', {
+      type: 'recording.failed',
+      metadata: entry.metadata,
+      key: entry.key,
+      destination: entry.destination,
+      file: entry.file,
+      error: { code: failure.code, message: failure.message },
+    });
+  }
+
+  // A throwing listener must not break the queue's bookkeeping.
+  #safeEmit<E extends 'stored' | 'failed'>(name: E, event: RecordingDeliveryEvents[E][0]): void {
+    try {
+      (this.emit as (n: string, e: unknown) => boolean)(name, event);
+    } catch (error) {
+      this.#logger.error?.(`a "${name}" listener threw`, redact({ error }) as Record<string, unknown>);
+    }
+  }
+}

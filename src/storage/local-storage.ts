@@ -1,0 +1,375 @@
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { link, mkdir, open, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { dirname, join, resolve, sep } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { revealSecret, type Secret } from '../config/secret.js';
+import { InvalidConfigError, SfuRecorderError } from '../errors.js';
+import { assertSafeKey } from './key-layout.js';
+import { UploadError, type UploadDestination, type UploadRequest, type UploadResult } from './upload-destination.js';
+
+/** Signed URLs of the default storage are valid this long: 12 hours. */
+export const SIGNED_URL_TTL_MS = 12 * 60 * 60 * 1000;
+/** The storage's private directory inside the root (signing key, temp files); never served. */
+const PRIVATE_DIR = '.sfu-recorder';
+
+/** Options of {@link LocalStorage}. */
+export interface LocalStorageOptions {
+  /** Directory files are stored in, with the same key layout as S3. */
+  root: string;
+  /**
+   * Public base URL the signed-URL handler is reachable at (e.g.
+   * `https://rec.example.com/recordings`). Without it (and without {@link LocalStorage.listen})
+   * uploads return no URL.
+   */
+  baseUrl?: string;
+  /** HMAC key for signed URLs. Default: 32 random bytes kept in `<root>/.sfu-recorder/signing-key`. */
+  signingSecret?: string | Secret;
+  /** Lifetime of signed URLs; default 12 hours. */
+  urlTtlMs?: number;
+  /** Overrides the computed id `local:<root>`. */
+  id?: string;
+}
+
+/** A signed URL and when it stops working. */
+export interface SignedUrl {
+  url: string;
+  /** Epoch ms. */
+  expiresAt: number;
+}
+
+/** Outcome of checking a signed request. */
+export type SignatureCheck = 'valid' | 'invalid' | 'expired';
+
+/**
+ * The default storage: a local directory with the S3 key layout, whose files are handed
+ * out through HMAC-SHA256 signed URLs valid 12 hours. The URLs are served by
+ * {@link createSignedUrlHandler} (mount it in your server) or by {@link LocalStorage.listen}.
+ */
+export class LocalStorage implements UploadDestination {
+  readonly id: string;
+  /** Absolute root directory. */
+  readonly root: string;
+  readonly #urlTtlMs: number;
+  #baseUrl: string | undefined;
+  #secret: Promise<Buffer> | undefined;
+  readonly #configuredSecret: string | Secret | undefined;
+
+  constructor(options: LocalStorageOptions) {
+    if (typeof options.root !== 'string' || options.root === '') {
+      throw new InvalidConfigError('root', 'root is required (the storage directory)');
+    }
+    this.root = resolve(options.root);
+    this.id = options.id ?? `local:${this.root}`;
+    this.#urlTtlMs = options.urlTtlMs ?? SIGNED_URL_TTL_MS;
+    this.#configuredSecret = options.signingSecret;
+    if (options.baseUrl !== undefined) this.baseUrl = options.baseUrl;
+  }
+
+  /** Public base URL of the handler, without trailing `/`; `undefined` until known. */
+  get baseUrl(): string | undefined {
+    return this.#baseUrl;
+  }
+
+  set baseUrl(value: string | undefined) {
+    if (value === undefined) {
+      this.#baseUrl = undefined;
+      return;
+    }
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      throw new InvalidConfigError('baseUrl', `baseUrl must be an absolute http(s) URL (got ${JSON.stringify(value)})`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new InvalidConfigError('baseUrl', `baseUrl must use http: or https: (got ${JSON.stringify(url.protocol)})`);
+    }
+    this.#baseUrl = `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+  }
+
+  /** Absolute path a key is stored at. @throws {InvalidConfigError} for a key outside the layout. */
+  pathOf(key: string): string {
+    assertSafeKey('key', key);
+    if (key.split('/')[0] === PRIVATE_DIR) throw new InvalidConfigError('key', `key must not start with ${PRIVATE_DIR}`);
+    return join(this.root, ...key.split('/'));
+  }
+
+  /** Copies the file under its key (atomically: a reader never sees a partial file). */
+  async upload(request: UploadRequest): Promise<UploadResult> {
+    const target = this.pathOf(request.key);
+    request.signal?.throwIfAborted();
+    const tmpDir = join(this.root, PRIVATE_DIR, 'tmp');
+    const tmp = join(tmpDir, `${randomBytes(8).toString('hex')}.tmp`);
+    try {
+      await mkdir(tmpDir, { recursive: true });
+      await mkdir(dirname(target), { recursive: true });
+      const options = request.signal ? { signal: request.signal } : {};
+      await pipeline(createReadStream(request.file), createWriteStream(tmp), options);
+      const handle = await open(tmp, 'r+');
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await rename(tmp, target);
+    } catch (error) {
+      await rm(tmp, { force: true });
+      // A missing source file cannot get better; a full or unmounted disk can.
+      const sourceMissing = !(await exists(request.file));
+      throw new UploadError(
+        sourceMissing ? 'ERR_SPOOL_FILE_MISSING' : 'ERR_STORAGE_UNAVAILABLE',
+        sourceMissing
+          ? `cannot store ${request.key}: ${request.file} does not exist`
+          : `storing ${request.key} in ${this.root} failed: ${(error as Error).message}`,
+        { retryable: !sourceMissing, destination: this.id, key: request.key },
+      );
+    }
+    const sizeBytes = (await stat(target)).size;
+    request.onProgress?.(sizeBytes, sizeBytes);
+    const result: UploadResult = { location: target, sizeBytes };
+    if (this.#baseUrl !== undefined) {
+      const signed = await this.signUrl(request.key);
+      result.url = signed.url;
+      result.urlExpiresAt = signed.expiresAt;
+    }
+    return result;
+  }
+
+  /**
+   * A URL that downloads `key` until it expires (default 12 hours from now).
+   * @throws {SfuRecorderError} `ERR_NO_BASE_URL` when neither `baseUrl` nor `listen()` gave one.
+   */
+  async signUrl(key: string, options: { ttlMs?: number; now?: number } = {}): Promise<SignedUrl> {
+    if (this.#baseUrl === undefined) {
+      throw new SfuRecorderError('ERR_NO_BASE_URL', 'local storage has no baseUrl: pass baseUrl or call listen()');
+    }
+    const expiresAt = (options.now ?? Date.now()) + (options.ttlMs ?? this.#urlTtlMs);
+    return { url: `${this.#baseUrl}${await this.signPath(key, expiresAt)}`, expiresAt };
+  }
+
+  /** `/<encoded key>?expires=<epoch s>&signature=<base64url>`, relative to the handler's mount point. */
+  async signPath(key: string, expiresAt: number): Promise<string> {
+    this.pathOf(key);
+    const expires = Math.floor(expiresAt / 1000);
+    const signature = await this.#sign(key, expires);
+    const encoded = key.split('/').map(encodeURIComponent).join('/');
+    return `/${encoded}?expires=${expires}&signature=${signature}`;
+  }
+
+  /** Checks a signature in constant time, then the expiry. */
+  async checkSignature(key: string, expires: string | null, signature: string | null, now = Date.now()): Promise<SignatureCheck> {
+    if (expires === null || signature === null || !/^\d{1,15}$/.test(expires)) return 'invalid';
+    const expected = Buffer.from(await this.#sign(key, Number(expires)), 'base64url');
+    const given = Buffer.from(signature, 'base64url');
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return 'invalid';
+    return Number(expires) * 1000 <= now ? 'expired' : 'valid';
+  }
+
+  /** Starts an HTTP server for the signed URLs; sets `baseUrl` if it was not set. */
+  async listen(options: { port?: number; host?: string } = {}): Promise<LocalStorageServer> {
+    const server = createServer(createSignedUrlHandler(this));
+    const host = options.host ?? '127.0.0.1';
+    await new Promise<void>((done, fail) => {
+      server.once('error', fail);
+      server.listen(options.port ?? 0, host, () => {
+        server.off('error', fail);
+        done();
+      });
+    });
+    const { port } = server.address() as AddressInfo;
+    const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    if (this.#baseUrl === undefined) this.baseUrl = url;
+    return new LocalStorageServer(server, url, port);
+  }
+
+  async #sign(key: string, expires: number): Promise<string> {
+    const secret = await this.#loadSecret();
+    return createHmac('sha256', secret).update(`GET\n${key}\n${expires}`).digest('base64url');
+  }
+
+  #loadSecret(): Promise<Buffer> {
+    this.#secret ??= (async () => {
+      if (this.#configuredSecret !== undefined) return Buffer.from(revealSecret(this.#configuredSecret), 'utf8');
+      const dir = join(this.root, PRIVATE_DIR);
+      const file = join(dir, 'signing-key');
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      try {
+        return Buffer.from((await readFile(file, 'utf8')).trim(), 'hex');
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      }
+      // Write then hard-link: exactly one process's key wins, and nobody reads a half-written file.
+      const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
+      await writeFile(tmp, randomBytes(32).toString('hex'), { mode: 0o600 });
+      try {
+        await link(tmp, file);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      } finally {
+        await rm(tmp, { force: true });
+      }
+      return Buffer.from((await readFile(file, 'utf8')).trim(), 'hex');
+    })();
+    this.#secret.catch(() => {
+      this.#secret = undefined;
+    });
+    return this.#secret;
+  }
+}
+
+/** The HTTP server started by {@link LocalStorage.listen}. */
+export class LocalStorageServer {
+  /** `http://host:port` */
+  readonly url: string;
+  readonly port: number;
+  readonly #server: Server;
+  #closed = false;
+
+  /** @internal Created by {@link LocalStorage.listen}. */
+  constructor(server: Server, url: string, port: number) {
+    this.#server = server;
+    this.url = url;
+    this.port = port;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Stops accepting connections and closes open ones. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#server.closeAllConnections();
+    await new Promise<void>((done) => this.#server.close(() => done()));
+  }
+}
+
+/** Options of {@link createSignedUrlHandler}. */
+export interface SignedUrlHandlerOptions {
+  /** Path the handler is mounted at (e.g. `/recordings`); stripped before the key is read. */
+  basePath?: string;
+}
+
+/**
+ * An HTTP request listener serving a {@link LocalStorage}'s signed URLs: `GET`/`HEAD`,
+ * single `Range` requests (206) for seeking, 403 for a bad or expired signature, 404 for a
+ * missing file or a key outside the layout, never a path outside the root. Usable with
+ * `http.createServer(handler)` or mounted in an Express/Connect app.
+ */
+export function createSignedUrlHandler(
+  storage: LocalStorage,
+  options: SignedUrlHandlerOptions = {},
+): (req: IncomingMessage, res: ServerResponse) => void {
+  const basePath = (options.basePath ?? '').replace(/\/+$/, '');
+  return (req, res) => {
+    serve(storage, basePath, req, res).catch(() => {
+      if (!res.headersSent) send(res, 500, 'internal error');
+      else res.destroy();
+    });
+  };
+}
+
+async function serve(storage: LocalStorage, basePath: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    res.setHeader('Allow', 'GET, HEAD');
+    return send(res, 405, 'method not allowed');
+  }
+  // Parse by hand: WHATWG URL parsing would resolve dot segments before we can refuse them.
+  const raw = req.url ?? '/';
+  const q = raw.indexOf('?');
+  let path = q === -1 ? raw : raw.slice(0, q);
+  const query = new URLSearchParams(q === -1 ? '' : raw.slice(q + 1));
+  if (basePath !== '') {
+    if (path !== basePath && !path.startsWith(`${basePath}/`)) return send(res, 404, 'not found');
+    path = path.slice(basePath.length);
+  }
+  let key: string;
+  try {
+    key = path.replace(/^\//, '').split('/').map(decodeURIComponent).join('/');
+    storage.pathOf(key);
+  } catch {
+    // Malformed escapes, "..", "\", control characters, empty segments: not a key we could have signed.
+    return send(res, 404, 'not found');
+  }
+  const check = await storage.checkSignature(key, query.get('expires'), query.get('signature'));
+  if (check === 'invalid') return send(res, 403, 'invalid signature');
+  if (check === 'expired') return send(res, 403, 'url expired');
+
+  // Symlinks inside the root could still point outside it: compare real paths.
+  let file: string;
+  let size: number;
+  try {
+    const [realRoot, realFile] = await Promise.all([realpath(storage.root), realpath(storage.pathOf(key))]);
+    if (!realFile.startsWith(realRoot + sep)) return send(res, 404, 'not found');
+    const info = await stat(realFile);
+    if (!info.isFile()) return send(res, 404, 'not found');
+    file = realFile;
+    size = info.size;
+  } catch {
+    return send(res, 404, 'not found');
+  }
+
+  res.setHeader('Accept-Ranges', 'bytes');
+  res.setHeader('Content-Type', key.endsWith('.mp4') ? 'video/mp4' : 'application/octet-stream');
+  res.setHeader('Cache-Control', 'private, max-age=0');
+  const range = parseRange(req.headers.range, size);
+  if (range === 'unsatisfiable') {
+    res.setHeader('Content-Range', `bytes */${size}`);
+    return send(res, 416, 'range not satisfiable');
+  }
+  if (range) {
+    res.statusCode = 206;
+    res.setHeader('Content-Range', `bytes ${range.start}-${range.end}/${size}`);
+    res.setHeader('Content-Length', range.end - range.start + 1);
+  } else {
+    res.statusCode = 200;
+    res.setHeader('Content-Length', size);
+  }
+  if (req.method === 'HEAD' || size === 0) {
+    res.end();
+    return;
+  }
+  await pipeline(createReadStream(file, range ? { start: range.start, end: range.end } : {}), res);
+}
+
+// One `bytes=` range (first-last, first-, -suffix). Multiple ranges get the whole file.
+function parseRange(header: string | undefined, size: number): { start: number; end: number } | 'unsatisfiable' | undefined {
+  if (header === undefined) return undefined;
+  const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!match) return undefined;
+  const [, first = '', last = ''] = match;
+  if (first === '' && last === '') return undefined;
+  let start: number;
+  let end: number;
+  if (first === '') {
+    const suffix = Number(last);
+    if (suffix === 0) return 'unsatisfiable';
+    start = Math.max(0, size - suffix);
+    end = size - 1;
+  } else {
+    start = Number(first);
+    end = last === '' ? size - 1 : Math.min(Number(last), size - 1);
+    if (start > end || start >= size) return 'unsatisfiable';
+  }
+  return { start, end };
+}
+
+function send(res: ServerResponse, status: number, message: string): void {
+  res.statusCode = status;
+  res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(message));
+  res.end(message);
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
