@@ -1,9 +1,12 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { RoomRecordingConfig } from '../config/room-config.js';
+import { composeSession, type CompositeOptions } from '../compose/index.js';
+import type { RoomRecordingConfig, WebhookConfig } from '../config/room-config.js';
 import type { FfmpegBinaries } from '../ffmpeg/index.js';
+import { finaliseStream, listSessionStreams, type MuxOptions } from '../mux/index.js';
+import type { RecordingDelivery } from '../notify/delivery.js';
 import { sessionPaths, type SessionManifest } from '../spool/layout.js';
-import type { UploadDestination } from '../storage/upload-destination.js';
+import type { RecordingMetadata, UploadDestination } from '../storage/upload-destination.js';
 import { readTimeline, TimelineWriter } from '../timeline/timeline-file.js';
 import type { RecorderErrorContext, RecordingFinalisedInfo, SessionEmptyInfo, SessionFinalisedInfo } from './events.js';
 import { writeManifest } from './recording-session.js';
@@ -11,9 +14,15 @@ import { writeManifest } from './recording-session.js';
 /** How individual and composite files are produced. */
 export interface FinaliseOptions {
   /** Options for individual files (output size, gap fill, paused time, encoder). */
-  individualOptions?: Record<string, unknown>;
+  individualOptions?: Omit<MuxOptions, 'ffmpeg'>;
   /** Options for the composite (layout, size, frame rate, encoder). */
-  compositeOptions?: Record<string, unknown>;
+  compositeOptions?: Omit<CompositeOptions, 'ffmpegPath' | 'ffprobePath' | 'outFile'>;
+}
+
+/** How a room's files are stored, as registered by `enableRoom()`. */
+interface RoomDelivery {
+  config: RoomRecordingConfig;
+  destination: UploadDestination;
 }
 
 /** Where the finaliser reports. */
@@ -33,21 +42,47 @@ export class SessionFinaliser {
   readonly #binaries: FfmpegBinaries;
   readonly #options: FinaliseOptions;
   readonly #listener: FinaliserListener;
-  readonly #rooms = new Map<string, { config: RoomRecordingConfig; destination: UploadDestination | undefined }>();
+  readonly #delivery: RecordingDelivery;
+  readonly #defaultDestination: UploadDestination;
+  readonly #defaultWebhook: WebhookConfig | undefined;
+  readonly #rooms = new Map<string, RoomDelivery>();
+  /** Finalised sessions whose room (and so its storage credentials) is not known yet. */
+  readonly #awaitingRoom = new Map<string, string[]>();
   readonly #queued = new Set<string>();
   #chain: Promise<unknown> = Promise.resolve();
   #paused = false;
   readonly #abort = new AbortController();
 
-  constructor(spoolDir: string, binaries: FfmpegBinaries, options: FinaliseOptions, listener: FinaliserListener) {
+  constructor(
+    spoolDir: string,
+    binaries: FfmpegBinaries,
+    options: FinaliseOptions,
+    delivery: RecordingDelivery,
+    defaultDestination: UploadDestination,
+    defaultWebhook: WebhookConfig | undefined,
+    listener: FinaliserListener,
+  ) {
+    this.#defaultWebhook = defaultWebhook;
     this.#spoolDir = spoolDir;
+    this.#delivery = delivery;
+    this.#defaultDestination = defaultDestination;
     this.#binaries = binaries;
     this.#options = options;
     this.#listener = listener;
   }
 
-  registerRoom(roomId: string, config: RoomRecordingConfig, destination: UploadDestination | undefined): void {
+  /**
+   * Tells the finaliser where a room's files go. Sessions recovered before the room
+   * was enabled again (their storage credentials are never written to disk) are
+   * finalised now.
+   */
+  registerRoom(roomId: string, config: RoomRecordingConfig, destination: UploadDestination): void {
     this.#rooms.set(roomId, { config, destination });
+    this.#delivery.registerDestination(destination);
+    if (config.webhook) this.#delivery.registerWebhook(config.webhook);
+    const waiting = this.#awaitingRoom.get(roomId) ?? [];
+    this.#awaitingRoom.delete(roomId);
+    for (const dir of waiting) void this.enqueue(dir);
   }
 
   /** Queues a session directory for finalisation; resolves when it is done. */
@@ -97,6 +132,15 @@ export class SessionFinaliser {
   async #finalise(sessionDir: string): Promise<SessionFinalisedInfo | undefined> {
     const manifest = readManifest(sessionDir);
     if (!manifest) return undefined;
+    const room = this.#roomFor(manifest);
+    if (!room) {
+      // The session stored to a configured upload whose credentials only the
+      // application holds: wait until it enables the room again.
+      const waiting = this.#awaitingRoom.get(manifest.roomId) ?? [];
+      if (!waiting.includes(sessionDir)) waiting.push(sessionDir);
+      this.#awaitingRoom.set(manifest.roomId, waiting);
+      return undefined;
+    }
     closeTimelineAfterCrash(sessionDir);
     const info: SessionFinalisedInfo = {
       roomId: manifest.roomId,
@@ -106,13 +150,142 @@ export class SessionFinaliser {
       skipped: [],
       errors: [],
     };
-    void this.#binaries;
-    void this.#options;
-    // Finalisation steps are wired in below (mux → compose → storage).
-    writeManifest(sessionDir, { ...manifest, state: 'finalised' });
+    const signal = this.#abort.signal;
+    const timeline = readTimeline(sessionPaths.timeline(sessionDir));
+    for (const stream of listSessionStreams(sessionDir, timeline)) {
+      const context = { roomId: manifest.roomId, sessionId: manifest.sessionId, peerId: stream.peerId, streamId: stream.streamId };
+      try {
+        const result = await finaliseStream({
+          sessionDir,
+          peerId: stream.peerId,
+          streamId: stream.streamId,
+          timeline,
+          options: { ...this.#options.individualOptions, ffmpeg: this.#binaries },
+          signal,
+        });
+        if (result.status === 'empty') {
+          info.skipped.push({ peerId: stream.peerId, streamId: stream.streamId, reason: result.reason });
+          continue;
+        }
+        const finalised = result.stream;
+        const recording: RecordingFinalisedInfo = {
+          recordingType: 'individual',
+          roomId: manifest.roomId,
+          sessionId: manifest.sessionId,
+          peerId: finalised.peerId,
+          streamId: finalised.streamId,
+          file: finalised.file,
+          startedAt: finalised.startedAt,
+          stoppedAt: finalised.endedAt,
+          durationMs: finalised.durationMs,
+          sizeBytes: finalised.sizeBytes,
+          codecs: {
+            ...(finalised.video ? { video: finalised.video.codec } : {}),
+            ...(finalised.audio ? { audio: finalised.audio.codec } : {}),
+          },
+        };
+        info.recordings.push(recording);
+        this.#listener.finalised(recording);
+      } catch (error) {
+        if (signal.aborted) throw error;
+        const failure = asError(error);
+        info.errors.push(failure);
+        this.#listener.error(failure, context);
+      }
+    }
+    if (info.recordings.length === 0) {
+      const reason =
+        info.errors.length > 0
+          ? 'every stream failed to finalise'
+          : info.skipped.length > 0
+            ? 'no stream had any media'
+            : 'nobody published media';
+      if (info.errors.length === 0) {
+        this.#listener.empty({ roomId: manifest.roomId, sessionId: manifest.sessionId, reason });
+      }
+    } else if (room.config.composite) {
+      try {
+        const composite = await composeSession(sessionDir, {
+          ...this.#options.compositeOptions,
+          ffmpegPath: this.#binaries.ffmpegPath,
+          ffprobePath: this.#binaries.ffprobePath,
+          skipMissingSources: true,
+          signal,
+        });
+        const recording: RecordingFinalisedInfo = {
+          recordingType: 'composite',
+          roomId: manifest.roomId,
+          sessionId: manifest.sessionId,
+          file: composite.file,
+          startedAt: composite.startedAt,
+          stoppedAt: composite.endedAt,
+          durationMs: composite.durationMs,
+          sizeBytes: composite.sizeBytes,
+          codecs: { video: composite.video.codec, audio: composite.audio.codec },
+        };
+        info.recordings.push(recording);
+        this.#listener.finalised(recording);
+      } catch (error) {
+        if (signal.aborted) throw error;
+        const failure = asError(error);
+        info.errors.push(failure);
+        this.#listener.error(failure, { roomId: manifest.roomId, sessionId: manifest.sessionId });
+      }
+    }
+    for (const recording of info.recordings) {
+      // Individual files feed the composite, so they are handed to storage only now;
+      // with individual recording switched off they are not stored at all.
+      if (recording.recordingType === 'individual' && !room.config.individual) continue;
+      await this.#delivery.deliver({
+        file: recording.file,
+        metadata: metadataOf(recording, manifest.startedAt),
+        destination: room.destination,
+        ...(room.config.webhook ? { webhook: room.config.webhook } : {}),
+        retention: room.config.retention,
+      });
+    }
+    // A session with failures stays `ended`, so the next start (or recover()) tries again.
+    if (info.errors.length === 0) writeManifest(sessionDir, { ...manifest, state: 'finalised' });
     this.#listener.sessionFinalised(info);
     return info;
   }
+
+  #roomFor(manifest: SessionManifest): RoomDelivery | undefined {
+    const registered = this.#rooms.get(manifest.roomId);
+    if (registered) return registered;
+    // Without a configured upload the session went to the default storage, which
+    // needs nothing from the application; individual and composite come from the manifest.
+    if (manifest.options.upload !== undefined) return undefined;
+    return {
+      config: {
+        individual: manifest.options.individual !== false,
+        composite: manifest.options.composite !== false,
+        retention: { keepUploadedFiles: false },
+        ...(this.#defaultWebhook ? { webhook: this.#defaultWebhook } : {}),
+      },
+      destination: this.#defaultDestination,
+    };
+  }
+}
+
+function metadataOf(recording: RecordingFinalisedInfo, sessionStartedAt: number): RecordingMetadata {
+  return {
+    recordingType: recording.recordingType,
+    roomId: recording.roomId,
+    sessionId: recording.sessionId,
+    ...(recording.peerId !== undefined ? { peerId: recording.peerId } : {}),
+    ...(recording.streamId !== undefined ? { streamId: recording.streamId } : {}),
+    sessionStartedAt,
+    startedAt: recording.startedAt,
+    stoppedAt: recording.stoppedAt,
+    durationMs: recording.durationMs,
+    sizeBytes: recording.sizeBytes,
+    codecs: recording.codecs,
+  };
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
 }
 
 /** `<spool>/<room>/<session>` directories that hold a `session.json`. */

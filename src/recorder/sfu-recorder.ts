@@ -2,10 +2,25 @@ import { accessSync, constants, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { EventEmitter } from 'eventemitter3';
 import type { types as ms } from 'mediasoup';
-import { validateRoomRecordingConfig, type RoomRecordingConfig, type RoomRecordingConfigInput } from '../config/room-config.js';
+import type { Logger } from '../config/logger.js';
+import {
+  validateRoomRecordingConfig,
+  validateWebhookConfig,
+  type RoomRecordingConfig,
+  type RoomRecordingConfigInput,
+  type WebhookConfigInput,
+} from '../config/room-config.js';
 import { assertSafeId } from '../config/ids.js';
 import { SfuRecorderError } from '../errors.js';
 import { resolveFfmpegBinaries, runFfmpeg, type FfmpegBinaries } from '../ffmpeg/index.js';
+import {
+  RecordingDelivery,
+  type RecordingDeliveryOptions,
+  type RecordingFailedEvent,
+  type RecordingStoredEvent,
+} from '../notify/delivery.js';
+import { createUploadDestination } from '../storage/destinations.js';
+import { LocalStorage, type LocalStorageOptions } from '../storage/local-storage.js';
 import type { UploadDestination } from '../storage/upload-destination.js';
 import type {
   RecorderErrorContext,
@@ -38,9 +53,23 @@ export interface SfuRecorderOptions extends FinaliseOptions {
   newSessionId?: () => string;
   /**
    * Finalise sessions left in the spool by a previous process (crash, `kill -9`)
-   * right after `create()`. Default true.
+   * right after `create()`, and resume their uploads and webhooks. Default true.
    */
   recoverOnStart?: boolean;
+  /**
+   * The default storage, used by rooms without `recording.upload`: a {@link LocalStorage}
+   * or its options. Default: a local directory `./sfu-recorder/recordings`. Serve its
+   * signed URLs with `recorder.defaultStorage.listen()` or `createSignedUrlHandler()`.
+   */
+  defaultStorage?: LocalStorage | LocalStorageOptions;
+  /** A custom storage for rooms without `recording.upload`, instead of the local default. */
+  destination?: UploadDestination;
+  /** Webhook for rooms whose configuration names none. */
+  webhook?: WebhookConfigInput;
+  /** Retry budgets and upload concurrency of storage and webhooks. */
+  delivery?: Pick<RecordingDeliveryOptions, 'uploadRetry' | 'webhookRetry' | 'uploadConcurrency'>;
+  /** Receives the recorder's log lines (never credentials). Default: silent. */
+  logger?: Logger;
 }
 
 /** Options of {@link SfuRecorder.enableRoom}. */
@@ -67,6 +96,10 @@ export interface SfuRecorderEvents {
   sessionfinalised: [SessionFinalisedInfo];
   /** A session had no media: no file was produced. */
   sessionempty: [SessionEmptyInfo];
+  /** A recording is stored and confirmed; carries its location and (signed) URL. */
+  recordingstored: [RecordingStoredEvent];
+  /** A recording could not be stored after its retry budget; the file is kept in the spool. */
+  recordingfailed: [RecordingFailedEvent];
   error: [Error, RecorderErrorContext];
 }
 
@@ -84,6 +117,11 @@ export interface SfuRecorderEvents {
 export class SfuRecorder extends EventEmitter<SfuRecorderEvents> {
   readonly spoolDir: string;
   readonly binaries: FfmpegBinaries;
+  /** The local storage used by rooms without an upload configuration (unless `destination` replaces it). */
+  readonly defaultStorage: LocalStorage;
+  readonly #delivery: RecordingDelivery;
+  readonly #defaultDestination: UploadDestination;
+  readonly #defaultWebhook: RoomRecordingConfig['webhook'];
   readonly #rooms = new Map<string, RoomRecorder>();
   readonly #finaliser: SessionFinaliser;
   readonly #host: RoomHost;
@@ -93,7 +131,22 @@ export class SfuRecorder extends EventEmitter<SfuRecorderEvents> {
     super();
     this.spoolDir = spoolDir;
     this.binaries = binaries;
-    this.#finaliser = new SessionFinaliser(spoolDir, binaries, options, {
+    this.defaultStorage =
+      options.defaultStorage instanceof LocalStorage
+        ? options.defaultStorage
+        : new LocalStorage(options.defaultStorage ?? { root: resolve('sfu-recorder/recordings') });
+    this.#defaultDestination = options.destination ?? this.defaultStorage;
+    this.#defaultWebhook = options.webhook ? validateWebhookConfig(options.webhook) : undefined;
+    this.#delivery = new RecordingDelivery({
+      spoolDir,
+      defaultDestination: this.#defaultDestination,
+      ...(this.#defaultWebhook ? { webhooks: [this.#defaultWebhook] } : {}),
+      ...options.delivery,
+      ...(options.logger ? { logger: options.logger } : {}),
+    });
+    this.#delivery.on('stored', (event) => this.emit('recordingstored', event));
+    this.#delivery.on('failed', (event) => this.emit('recordingfailed', event));
+    this.#finaliser = new SessionFinaliser(spoolDir, binaries, options, this.#delivery, this.#defaultDestination, this.#defaultWebhook, {
       finalised: (info) => this.emit('recordingfinalised', info),
       sessionFinalised: (info) => this.emit('sessionfinalised', info),
       empty: (info) => this.emit('sessionempty', info),
@@ -181,8 +234,13 @@ export class SfuRecorder extends EventEmitter<SfuRecorderEvents> {
     if (this.#rooms.has(options.roomId)) {
       throw new SfuRecorderError('ERR_ROOM_EXISTS', `recording is already enabled for room ${options.roomId}`);
     }
-    const config = validateRoomRecordingConfig(options.recording);
-    this.#finaliser.registerRoom(options.roomId, config, options.destination);
+    const validated = validateRoomRecordingConfig(options.recording);
+    const config: RoomRecordingConfig =
+      validated.webhook || !this.#defaultWebhook ? validated : { ...validated, webhook: this.#defaultWebhook };
+    const destination = config.upload
+      ? createUploadDestination(config.upload, this.#defaultDestination)
+      : (options.destination ?? this.#defaultDestination);
+    this.#finaliser.registerRoom(options.roomId, config, destination);
     const room = await RoomRecorder.create({
       roomId: options.roomId,
       router: options.router,
@@ -205,12 +263,14 @@ export class SfuRecorder extends EventEmitter<SfuRecorderEvents> {
    */
   async recover(): Promise<SessionFinalisedInfo[]> {
     const live = new Set([...this.#rooms.values()].map((r) => r.sessionId).filter((id) => id !== undefined));
+    await this.#delivery.resume();
     return this.#finaliser.recover(live);
   }
 
-  /** Resolves when every ended session has been finalised and handed on. */
+  /** Resolves when every ended session is finalised and every file stored (or failed) and announced. */
   async whenIdle(): Promise<void> {
     await this.#finaliser.whenIdle();
+    await this.#delivery.idle();
   }
 
   /**
@@ -222,8 +282,9 @@ export class SfuRecorder extends EventEmitter<SfuRecorderEvents> {
     this.#closed = true;
     if (options.finalise === false) this.#finaliser.pause();
     await Promise.all([...this.#rooms.values()].map((room) => room.close('recorder-closed')));
-    if (options.finalise !== false) await this.#finaliser.whenIdle();
+    if (options.finalise !== false) await this.whenIdle();
     await this.#finaliser.close();
+    await this.#delivery.close();
   }
 }
 

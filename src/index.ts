@@ -1,0 +1,123 @@
+/**
+ * sfu-recorder: records calls on a mediasoup SFU.
+ *
+ * Create an {@link SfuRecorder}, enable recording per room with
+ * {@link SfuRecorder.enableRoom}, and listen for `recordingstored`: one mp4 per peer
+ * stream and one composite of the whole session, stored in S3 or in the default
+ * local storage with signed URLs, each announced by an event and a signed webhook.
+ *
+ * @packageDocumentation
+ */
+
+// Recorder
+export {
+  SfuRecorder,
+  type SfuRecorderOptions,
+  type SfuRecorderEvents,
+  type EnableRoomOptions,
+} from './recorder/sfu-recorder.js';
+export { RoomRecorder } from './recorder/room-recorder.js';
+export { identifyFromAppData, type IdentifyProducer, type ProducerIdentity } from './recorder/identity.js';
+export type { FinaliseOptions } from './recorder/session-finaliser.js';
+export type {
+  StreamRef,
+  SessionStartedInfo,
+  SessionEndedInfo,
+  SessionEmptyInfo,
+  SessionFinalisedInfo,
+  RecordingFinalisedInfo,
+  RecorderErrorContext,
+} from './recorder/events.js';
+export { UnsupportedCodecError, RECORDABLE_MIME_TYPES } from './capture/codecs.js';
+
+// Errors
+export { SfuRecorderError, InvalidConfigError } from './errors.js';
+export { FfmpegError } from './ffmpeg/run.js';
+
+// Configuration
+export {
+  validateRoomRecordingConfig,
+  validateUploadConfig,
+  validateWebhookConfig,
+  DEFAULT_S3_REGION,
+  type RoomRecordingConfig,
+  type RoomRecordingConfigInput,
+  type UploadConfig,
+  type UploadConfigInput,
+  type S3UploadConfig,
+  type S3UploadConfigInput,
+  type S3UploadOptionsInput,
+  type UploadCredentialsInput,
+  type WebhookConfig,
+  type WebhookConfigInput,
+  type RetentionConfig,
+  type RetentionConfigInput,
+  type UploadCredentials,
+} from './config/room-config.js';
+export { Secret } from './config/secret.js';
+export { redact } from './config/redact.js';
+export type { Logger } from './config/logger.js';
+
+// Storage
+export { recordingKey, formatStartDate, type RecordingKeyParts } from './storage/key-layout.js';
+export {
+  UploadError,
+  isRetryableUploadError,
+  MP4_CONTENT_TYPE,
+  type UploadDestination,
+  type UploadRequest,
+  type UploadResult,
+  type RecordingMetadata,
+} from './storage/upload-destination.js';
+export { S3Destination, PRESIGNED_URL_TTL_SECONDS, type S3DestinationOptions } from './storage/s3-destination.js';
+export {
+  LocalStorage,
+  LocalStorageServer,
+  createSignedUrlHandler,
+  SIGNED_URL_TTL_MS,
+  type LocalStorageOptions,
+  type SignedUrl,
+  type SignedUrlHandlerOptions,
+} from './storage/local-storage.js';
+export { createUploadDestination } from './storage/destinations.js';
+export { DEFAULT_UPLOAD_RETRY, DEFAULT_WEBHOOK_RETRY, type RetryPolicy } from './storage/retry.js';
+
+// Delivery
+export {
+  RecordingDelivery,
+  type RecordingDeliveryOptions,
+  type RecordingDeliveryEvents,
+  type DeliveryItem,
+  type RecordingStoredEvent,
+  type RecordingFailedEvent,
+} from './notify/delivery.js';
+export type { RecordingWebhookPayload, RecordingWebhookData, RecordingEventType } from './notify/payload.js';
+
+// Finalisation steps, usable on their own (re-run a session's files from its spool)
+export { finaliseStream, listSessionStreams, type FinaliseStreamParams, type FinaliseStreamResult, type MuxReport, type MuxOptions } from './mux/index.js';
+export type { FinalisedStream, Interval } from './mux/stream-result.js';
+export {
+  Compositor,
+  composeSession,
+  CompositeSourceError,
+  gridLayout,
+  presentationLayout,
+  speakerLayout,
+  type CompositeOptions,
+  type ComposeRunOptions,
+  type CompositeProgress,
+  type CompositeResult,
+  type CompositorEvents,
+  type CompositeLayout,
+  type LayoutContext,
+  type LayoutItem,
+  type LayoutName,
+  type LayoutPlacement,
+  type Rect,
+} from './compose/index.js';
+
+// Session files
+export type { TimelineEvent, TimelineEventType, StreamSource, TrackKind, SessionEndReason } from './timeline/events.js';
+export { readTimeline, type TimelineContents } from './timeline/timeline-file.js';
+export { sessionPaths, type SessionManifest } from './spool/layout.js';
+export { resolveFfmpegBinaries, type FfmpegBinaries } from './ffmpeg/binaries.js';
