@@ -1,0 +1,239 @@
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { JournalRecordKind, openJournal, type JournalHeader } from '../capture/journal.js';
+import { SfuRecorderError } from '../errors.js';
+import { ArrivalAnchorCollector, TrackClock, type ClockAnchor } from './clock.js';
+import { H264PayloadReader } from './codecs/h264.js';
+import { opusPacketSamples } from './codecs/opus.js';
+import type { EncodedFrame } from './codecs/types.js';
+import { VideoFrameAssembler, type AssemblerStats } from './codecs/video-assembler.js';
+import { Vp8PayloadReader } from './codecs/vp8.js';
+import { Vp9PayloadReader } from './codecs/vp9.js';
+import { SequenceReorderer, type ReorderOptions } from './reorder.js';
+import { parseRtcpSenderReports, parseRtp, type RtpPacket } from './rtp.js';
+
+/** mediasoup's probation packets (bandwidth probing) use this payload type. */
+export const PROBATION_PAYLOAD_TYPE = 127;
+
+/** A sender report whose NTP time is this far from its arrival is not on mediasoup's clock. */
+const MAX_SR_ARRIVAL_SKEW_MS = 10_000;
+
+/** The codecs finalisation can read, by lower-case mime subtype. */
+export type SourceCodec = 'opus' | 'VP8' | 'VP9' | 'H264';
+
+/** Maps a journal mime type to a supported codec, or throws naming the codec. */
+export function sourceCodecOf(mimeType: string): SourceCodec {
+  const subtype = mimeType.split('/')[1]?.toLowerCase();
+  switch (subtype) {
+    case 'opus':
+      return 'opus';
+    case 'vp8':
+      return 'VP8';
+    case 'vp9':
+      return 'VP9';
+    case 'h264':
+      return 'H264';
+    default:
+      throw new SfuRecorderError('ERR_UNSUPPORTED_CODEC', `cannot finalise ${mimeType}: supported codecs are opus, VP8, VP9 and H264`);
+  }
+}
+
+/** What a first pass over a journal found. */
+export interface TrackScan {
+  path: string;
+  header: JournalHeader;
+  codec: SourceCodec;
+  /** Clock anchors: sender reports if the journal has usable ones, else arrival-based. */
+  anchors: ClockAnchor[];
+  clockSource: 'sender-reports' | 'arrival';
+  /** RTP packets of the track's payload type and SSRC. */
+  mediaPackets: number;
+  firstArrivalMono: number | undefined;
+  lastArrivalMono: number | undefined;
+}
+
+/**
+ * First pass: reads a journal's sender reports and arrival statistics, so that the
+ * second pass can map every packet, including those before the first report.
+ */
+export async function scanTrack(path: string, signal?: AbortSignal): Promise<TrackScan> {
+  const journal = openJournal(path);
+  const { header } = journal;
+  const codec = sourceCodecOf(header.mimeType);
+  const reports: ClockAnchor[] = [];
+  const arrivals = new ArrivalAnchorCollector(header.clockRate);
+  let mediaPackets = 0;
+  let firstArrivalMono: number | undefined;
+  let lastArrivalMono: number | undefined;
+  let count = 0;
+  for (const record of journal.records()) {
+    if (++count % 20_000 === 0) {
+      signal?.throwIfAborted();
+      await yieldToEventLoop();
+    }
+    if (record.kind === JournalRecordKind.Rtcp) {
+      for (const report of parseRtcpSenderReports(record.data)) {
+        if (report.ssrc !== header.ssrc) continue;
+        if (Math.abs(report.ntpMs - record.arrivalMono) > MAX_SR_ARRIVAL_SKEW_MS) continue;
+        reports.push({ arrivalMono: record.arrivalMono, rtpTimestamp: report.rtpTimestamp, monoMs: report.ntpMs });
+      }
+      continue;
+    }
+    const packet = parseRtp(record.data);
+    if (!packet || !isTrackMedia(packet, header)) continue;
+    mediaPackets++;
+    firstArrivalMono ??= record.arrivalMono;
+    lastArrivalMono = record.arrivalMono;
+    arrivals.add(packet.timestamp, record.arrivalMono);
+  }
+  const arrivalAnchors = arrivals.finish();
+  const useReports = reports.length > 0;
+  return {
+    path,
+    header,
+    codec,
+    anchors: useReports ? reports : arrivalAnchors,
+    clockSource: useReports ? 'sender-reports' : 'arrival',
+    mediaPackets,
+    firstArrivalMono,
+    lastArrivalMono,
+  };
+}
+
+function isTrackMedia(packet: RtpPacket, header: JournalHeader): boolean {
+  if (packet.payloadType === PROBATION_PAYLOAD_TYPE || packet.payloadType !== header.payloadType) return false;
+  return header.ssrc === 0 || packet.ssrc === header.ssrc;
+}
+
+/** A frame placed on the recorder's wall clock. */
+export interface TimedFrame extends EncodedFrame {
+  /** Epoch ms of the frame's RTP timestamp. */
+  wallMs: number;
+  /** Epoch ms at which this frame's media ends (Opus: its duration; video: its timestamp). */
+  endWallMs: number;
+}
+
+/** Per-track counters reported after the second pass. */
+export interface TrackReadStats extends AssemblerStats {
+  duplicates: number;
+  latePackets: number;
+  /** Frames whose RTP timestamp had jumped and were placed by arrival time. */
+  skewedFrames: number;
+  /** Epoch ms of the first and last media (any packet, decodable or not). */
+  firstMediaWallMs: number | undefined;
+  lastMediaWallMs: number | undefined;
+}
+
+/** Options of {@link readTrackFrames}. */
+export interface ReadTrackOptions {
+  reorder?: ReorderOptions;
+  signal?: AbortSignal;
+  /** Media at these wall-clock times does not count as presence (recording paused). */
+  isExcluded?: (wallMs: number) => boolean;
+}
+
+/**
+ * Second pass: streams a journal's frames in order, each with its wall-clock time.
+ * Packets are reordered, de-duplicated and depacketised; incomplete video frames and
+ * everything up to the next keyframe after a loss are dropped. `stats` is filled in
+ * as the generator runs.
+ */
+export async function* readTrackFrames(
+  scan: TrackScan,
+  stats: TrackReadStats,
+  options: ReadTrackOptions = {},
+): AsyncGenerator<TimedFrame> {
+  const { header } = scan;
+  const clock = new TrackClock(header.clockRate, scan.anchors);
+  const reorderer = new SequenceReorderer<RtpPacket>(options.reorder);
+  const assembler = videoAssembler(scan.codec);
+  const epochOffset = header.monoToEpochMs;
+  // The latest mapping seen, to date packets that never make it into a frame.
+  let lastMapped: { rtpTimestamp: number; mono: number } | undefined;
+
+  const toFrames = (packet: RtpPacket, extendedSeq: number, arrivalMono: number): EncodedFrame[] => {
+    if (!assembler) {
+      const durationSamples = opusPacketSamples(packet.payload);
+      if (durationSamples === undefined) return [];
+      stats.frames++;
+      return [{ rtpTimestamp: packet.timestamp, arrivalMono, data: packet.payload, keyframe: true, durationSamples }];
+    }
+    return assembler.push(packet, extendedSeq, arrivalMono);
+  };
+
+  function* emit(released: Iterable<{ extendedSeq: number; arrivalMono: number; item: RtpPacket }>): Generator<TimedFrame> {
+    for (const { extendedSeq, arrivalMono, item } of released) {
+      // Every media packet counts for the stream's presence, decodable or not.
+      const mono = clock.toMono(item.timestamp, arrivalMono);
+      lastMapped = { rtpTimestamp: item.timestamp, mono };
+      const wall = mono + epochOffset;
+      if (options.isExcluded?.(wall)) {
+        for (const frame of toFrames(item, extendedSeq, arrivalMono)) yield timed(frame, false);
+        continue;
+      }
+      stats.firstMediaWallMs = Math.min(stats.firstMediaWallMs ?? wall, wall);
+      stats.lastMediaWallMs = Math.max(stats.lastMediaWallMs ?? wall, wall);
+      for (const frame of toFrames(item, extendedSeq, arrivalMono)) yield timed(frame);
+    }
+  }
+
+  function timed(frame: EncodedFrame, present = true): TimedFrame {
+    const mono =
+      lastMapped && lastMapped.rtpTimestamp === frame.rtpTimestamp ? lastMapped.mono : clock.toMono(frame.rtpTimestamp, frame.arrivalMono);
+    const wallMs = mono + epochOffset;
+    const endWallMs = frame.durationSamples !== undefined ? wallMs + frame.durationSamples / 48 : wallMs;
+    if (present && frame.durationSamples !== undefined) stats.lastMediaWallMs = Math.max(stats.lastMediaWallMs ?? endWallMs, endWallMs);
+    return { ...frame, wallMs, endWallMs };
+  }
+
+  let count = 0;
+  for (const record of openJournal(scan.path).records()) {
+    if (++count % 5_000 === 0) {
+      options.signal?.throwIfAborted();
+      await yieldToEventLoop();
+    }
+    if (record.kind !== JournalRecordKind.Rtp) continue;
+    const packet = parseRtp(record.data);
+    if (!packet || !isTrackMedia(packet, header)) continue;
+    // The journal's buffer is reused by the reader: keep a private copy of what is held.
+    const owned = { ...packet, payload: Buffer.from(packet.payload) };
+    yield* emit(reorderer.push(packet.sequenceNumber, record.arrivalMono, owned));
+  }
+  yield* emit(reorderer.flush());
+  if (assembler) for (const frame of assembler.flush()) yield timed(frame);
+
+  stats.duplicates += reorderer.duplicates;
+  stats.latePackets += reorderer.late;
+  stats.skewedFrames += clock.skewedFrames;
+  if (assembler) {
+    stats.frames += assembler.stats.frames;
+    stats.incompleteFrames += assembler.stats.incompleteFrames;
+    stats.framesAwaitingKeyframe += assembler.stats.framesAwaitingKeyframe;
+  }
+}
+
+/** Fresh counters for {@link readTrackFrames}. */
+export function emptyTrackStats(): TrackReadStats {
+  return {
+    frames: 0,
+    incompleteFrames: 0,
+    framesAwaitingKeyframe: 0,
+    duplicates: 0,
+    latePackets: 0,
+    skewedFrames: 0,
+    firstMediaWallMs: undefined,
+    lastMediaWallMs: undefined,
+  };
+}
+
+function videoAssembler(codec: SourceCodec): VideoFrameAssembler<unknown> | undefined {
+  switch (codec) {
+    case 'opus':
+      return undefined;
+    case 'VP8':
+      return new VideoFrameAssembler(new Vp8PayloadReader()) as VideoFrameAssembler<unknown>;
+    case 'VP9':
+      return new VideoFrameAssembler(new Vp9PayloadReader()) as VideoFrameAssembler<unknown>;
+    case 'H264':
+      return new VideoFrameAssembler(new H264PayloadReader()) as VideoFrameAssembler<unknown>;
+  }
+}
