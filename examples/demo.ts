@@ -12,6 +12,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import type { RecordingStoredEvent } from '../src/index.js';
+import type { SyntheticPeer as SyntheticPeerInstance } from '../src/testing/index.js';
 import { ensureMediasoupWorkerEnv } from '../src/worker/resolve-worker-bin.js';
 
 interface DemoArgs {
@@ -61,15 +63,14 @@ async function main(): Promise<void> {
   const mediasoup = await import('mediasoup');
   const { SfuRecorder } = await import('../src/index.js');
   const { SyntheticPeer, SYNTHETIC_ROUTER_CODECS } = await import('../src/testing/index.js');
-  type Stored = import('../src/index.js').RecordingStoredEvent;
 
   const worker = await mediasoup.createWorker({ logLevel: 'warn' });
-  const router = await worker.createRouter({ mediaCodecs: SYNTHETIC_ROUTER_CODECS });
+  const router = await worker.createRouter({ mediaCodecs: [...SYNTHETIC_ROUTER_CODECS] });
   const spoolDir = mkdtempSync(join(tmpdir(), 'sfu-recorder-demo-spool-'));
   const recorder = await SfuRecorder.create({ spoolDir, defaultStorage: { root: args.out }, gracePeriodMs: 1000 });
   const server = await recorder.defaultStorage.listen({ port: 0, host: '127.0.0.1' });
 
-  const stored: Stored[] = [];
+  const stored: RecordingStoredEvent[] = [];
   recorder.on('sessionstarted', (s) => log(`session ${s.sessionId} started`));
   recorder.on('streamstarted', (s) => log(`recording ${s.peerId} (${s.source} stream ${s.streamId})`));
   recorder.on('sessionended', (s) => log(`session ended (${s.reason}): finalising ${s.streams.length} streams + composite`));
@@ -87,7 +88,7 @@ async function main(): Promise<void> {
 
   // Peer 1 is there throughout and mutes its microphone for a while; peer 2 (when
   // there are 2+) joins late; peer 3 leaves early; any others stay throughout.
-  const peers = new Map<number, InstanceType<typeof SyntheticPeer>>();
+  const peers = new Map<number, SyntheticPeerInstance>();
   const joinMeeting = async (i: number): Promise<void> => {
     const peerId = `peer-${i + 1}`;
     peers.set(i, await SyntheticPeer.create(router, { peerId, displayName: `Peer ${i + 1}`, video: video(i) }));

@@ -10,7 +10,7 @@ import { SYNTHETIC_ROUTER_CODECS } from '../../src/testing/index.js';
 /** A real mediasoup worker and a router with the synthetic peers' codecs. */
 export async function startRouter(): Promise<{ worker: ms.Worker; router: ms.Router }> {
   const worker = await mediasoup.createWorker({ logLevel: 'warn' });
-  const router = await worker.createRouter({ mediaCodecs: SYNTHETIC_ROUTER_CODECS });
+  const router = await worker.createRouter({ mediaCodecs: [...SYNTHETIC_ROUTER_CODECS] });
   return { worker, router };
 }
 
