@@ -1,0 +1,131 @@
+#!/usr/bin/env node
+import { realpathSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { composeSession, type CompositeOptions } from './compose/index.js';
+import { SfuRecorderError } from './errors.js';
+
+const USAGE = `Usage: sfu-recorder compose <session dir> [options]
+
+Re-composes a recorded session from what it left on disk (timeline.jsonl + finalised
+streams) into composite/Rec-<session>-<epoch>.mp4.
+
+Options:
+  --layout grid|speaker|presentation   default grid (presentation while a screen is shared)
+  --width <px> --height <px>           default 1280x720
+  --fps <n>                            default 30
+  --preset <x264 preset>               default superfast
+  --bitrate <rate>                     e.g. 2500k (default: constant quality)
+  --concurrency <n>                    segments encoded at once (default: cores)
+  --out <file>                         write the mp4 here instead
+  --quiet                              no progress on stderr
+  -h, --help`;
+
+/** Where the CLI writes; injectable for tests. */
+export interface CliIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+}
+
+const processIo: CliIo = {
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+};
+
+/**
+ * Runs the `sfu-recorder` command line with `argv` (without node and the script) and
+ * returns the exit code: 0 done, 1 failed, 2 bad usage.
+ */
+export async function runCli(argv: readonly string[], io: CliIo = processIo, signal?: AbortSignal): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      options: {
+        layout: { type: 'string' },
+        width: { type: 'string' },
+        height: { type: 'string' },
+        fps: { type: 'string' },
+        preset: { type: 'string' },
+        bitrate: { type: 'string' },
+        concurrency: { type: 'string' },
+        out: { type: 'string' },
+        quiet: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (error) {
+    io.stderr(`${(error as Error).message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    io.stdout(`${USAGE}\n`);
+    return 0;
+  }
+  const [command, sessionDir, ...extra] = positionals;
+  if (command !== 'compose' || !sessionDir || extra.length > 0) {
+    io.stderr(`${command && command !== 'compose' ? `unknown command "${command}"` : 'missing <session dir>'}\n\n${USAGE}\n`);
+    return 2;
+  }
+
+  const options: CompositeOptions = {};
+  try {
+    if (values.layout !== undefined) {
+      if (!['grid', 'speaker', 'presentation'].includes(values.layout)) throw new Error(`--layout must be grid, speaker or presentation, got "${values.layout}"`);
+      options.layout = values.layout as CompositeOptions['layout'];
+    }
+    for (const key of ['width', 'height', 'fps', 'concurrency'] as const) {
+      const raw = values[key];
+      if (raw === undefined) continue;
+      const n = Number(raw);
+      if (!Number.isFinite(n) || n <= 0) throw new Error(`--${key} must be a positive number, got "${raw}"`);
+      options[key] = n;
+    }
+    if (values.preset !== undefined) options.preset = values.preset;
+    if (values.bitrate !== undefined) options.bitrate = values.bitrate;
+    if (values.out !== undefined) options.outFile = resolve(values.out);
+  } catch (error) {
+    io.stderr(`${(error as Error).message}\n`);
+    return 2;
+  }
+
+  let last = -1;
+  try {
+    const result = await composeSession(resolve(sessionDir), {
+      ...options,
+      ...(signal ? { signal } : {}),
+      onProgress: (p) => {
+        if (values.quiet || p.percent === last) return;
+        last = p.percent;
+        io.stderr(`composing ${p.percent}% (${p.phase}, ${p.segmentsDone}/${p.segments} segments)\n`);
+      },
+    });
+    io.stdout(`${JSON.stringify(result, null, 2)}\n`);
+    return 0;
+  } catch (error) {
+    const message =
+      error instanceof SfuRecorderError ? `${error.code}: ${error.message}` : error instanceof Error ? error.message : String(error);
+    io.stderr(`sfu-recorder compose failed: ${message}\n`);
+    return 1;
+  }
+}
+
+function isMain(): boolean {
+  const entry = process.argv[1];
+  if (!entry) return false;
+  try {
+    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isMain()) {
+  const controller = new AbortController();
+  process.once('SIGINT', () => controller.abort());
+  process.once('SIGTERM', () => controller.abort());
+  process.exitCode = await runCli(process.argv.slice(2), processIo, controller.signal);
+}

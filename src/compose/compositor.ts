@@ -1,0 +1,446 @@
+import { mkdtemp, rename, rm, stat, writeFile, mkdir } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { EventEmitter } from 'eventemitter3';
+import { SfuRecorderError } from '../errors.js';
+import { FfmpegError, resolveFfmpegBinaries, runFfmpeg, runFfprobe, type FfmpegBinaries } from '../ffmpeg/index.js';
+import { sessionPaths } from '../spool/layout.js';
+import { MIX_SAMPLE_RATE, segmentArgs, type VideoEncoding } from './filtergraph.js';
+import { findNameTileFont } from './fonts.js';
+import { resolveLayout } from './layouts.js';
+import { planComposition, type CompositionPlan } from './planner.js';
+import { probeComposeSources, readComposeSources } from './session.js';
+import type { CompositeLayout, CompositeSegment, LayoutName } from './types.js';
+
+/** How the composite looks and is encoded. Every field has a default. */
+export interface CompositeOptions {
+  /** A built-in layout or a custom function. Default `grid` (presentation while a screen is shared). */
+  layout?: LayoutName | CompositeLayout;
+  /** Output size. Default 1280x720. Must be even. */
+  width?: number;
+  height?: number;
+  /** Output frame rate. Default 30. */
+  fps?: number;
+  /** Canvas colour behind and between tiles (`0xRRGGBB` or an ffmpeg colour name). Default `0x101010`. */
+  background?: string;
+  /** x264 preset. Default `superfast`: the fastest that still looks right for calls; 4 peers into 720p30 runs at about 5x realtime on 2 cores. */
+  preset?: string;
+  /** Video bitrate (`2500k`, `2.5M`); when absent, constant quality {@link crf}. */
+  bitrate?: string;
+  /** x264 CRF used without a bitrate. Default 23. */
+  crf?: number;
+  /** AAC bitrate. Default `128k`. */
+  audioBitrate?: string;
+  /** Segments encoded at once. Default `os.availableParallelism()`. */
+  concurrency?: number;
+  /** Constant-layout stretches longer than this are split into several segments. Default 120 000. */
+  maxSegmentMs?: number;
+  /** Active-speaker changes held for less than this are ignored. Default 1000. */
+  minSpeakerMs?: number;
+  /** `cut` (default): paused time is left out, like in the individual files. */
+  pauses?: 'cut' | 'keep';
+  /** Font for name tiles; default: found on the system (fc-match, /usr/share/fonts). */
+  fontFile?: string;
+  /** Where to write the mp4. Default `<session>/composite/Rec-<sessionId>-<epoch>.mp4`. */
+  outFile?: string;
+  /** Compose without streams whose stream.json or mp4 is missing instead of failing. Default false. */
+  skipMissingSources?: boolean;
+  ffmpegPath?: string;
+  ffprobePath?: string;
+}
+
+/** Per-run controls. */
+export interface ComposeRunOptions {
+  /** Aborting kills the encoders and removes every partial output. */
+  signal?: AbortSignal;
+  onProgress?: (progress: CompositeProgress) => void;
+}
+
+/** Progress of one composition. */
+export interface CompositeProgress {
+  /** 0–100. Segment encoding is 0–95, the final join and audio encode the rest. */
+  percent: number;
+  phase: 'encoding' | 'joining' | 'done';
+  segmentsDone: number;
+  segments: number;
+  durationMs: number;
+}
+
+/** `composite.json`: what a composition produced. */
+export interface CompositeResult {
+  version: 1;
+  roomId: string;
+  sessionId: string;
+  /** Absolute path of the mp4. */
+  file: string;
+  /** Epoch ms of the session start: the composite's t = 0 and the `epoch` in its name. */
+  startedAt: number;
+  /** Epoch ms of the session end. */
+  endedAt: number;
+  durationMs: number;
+  sizeBytes: number;
+  width: number;
+  height: number;
+  fps: number;
+  video: { codec: 'h264' };
+  audio: { codec: 'aac'; sampleRate: number; channels: number };
+  /** Number of constant-layout segments encoded. */
+  segments: number;
+  /** Pauses left out of the composite (epoch ms). */
+  cuts: Array<{ from: number; to: number }>;
+  /** False when the timeline had no `session-ended` (composed after a crash). */
+  timelineComplete: boolean;
+}
+
+/** Events of a {@link Compositor}. */
+export interface CompositorEvents {
+  plan: (plan: CompositionPlan) => void;
+  progress: (progress: CompositeProgress) => void;
+  segment: (segment: CompositeSegment, done: number, total: number) => void;
+}
+
+const DEFAULTS = {
+  width: 1280,
+  height: 720,
+  fps: 30,
+  background: '0x101010',
+  preset: 'superfast',
+  audioBitrate: '128k',
+  maxSegmentMs: 120_000,
+} as const;
+
+/**
+ * Composes a recorded session into one mp4 from what it left on disk (timeline and
+ * finalised streams), so a composition can be re-run at any time without the call.
+ *
+ * The session is planned into constant-layout segments; segments are rendered in
+ * parallel (video to H.264, audio mix to PCM), then joined without re-encoding the video
+ * while the audio is encoded to AAC in one pass.
+ */
+export class Compositor extends EventEmitter<CompositorEvents> {
+  readonly options: CompositeOptions;
+  readonly #binaries: FfmpegBinaries;
+
+  constructor(options: CompositeOptions = {}) {
+    super();
+    this.options = options;
+    validateOptions(options);
+    this.#binaries = resolveFfmpegBinaries({
+      ...(options.ffmpegPath ? { ffmpegPath: options.ffmpegPath } : {}),
+      ...(options.ffprobePath ? { ffprobePath: options.ffprobePath } : {}),
+    });
+  }
+
+  /** Plans a session without encoding anything (reads the files, probes nothing). */
+  plan(sessionDir: string): CompositionPlan {
+    const sources = readComposeSources(sessionDir, { skipMissing: this.options.skipMissingSources ?? false });
+    return this.#plan(sources.events, sources.streams);
+  }
+
+  #plan(events: Parameters<typeof planComposition>[0]['events'], streams: Parameters<typeof planComposition>[0]['streams']) {
+    const o = this.options;
+    return planComposition({
+      events,
+      streams,
+      layout: resolveLayout(o.layout),
+      width: o.width ?? DEFAULTS.width,
+      height: o.height ?? DEFAULTS.height,
+      fps: o.fps ?? DEFAULTS.fps,
+      maxSegmentMs: o.maxSegmentMs ?? DEFAULTS.maxSegmentMs,
+      ...(o.minSpeakerMs !== undefined ? { minSpeakerMs: o.minSpeakerMs } : {}),
+      ...(o.pauses ? { pauses: o.pauses } : {}),
+    });
+  }
+
+  /**
+   * Composes `sessionDir` into `composite/Rec-<sessionId>-<epoch>.mp4` (or `outFile`) and
+   * writes `composite/composite.json`. Nothing partial is left behind on failure or abort.
+   */
+  async compose(sessionDir: string, run: ComposeRunOptions = {}): Promise<CompositeResult> {
+    const { signal } = run;
+    signal?.throwIfAborted();
+    const o = this.options;
+    const sources = readComposeSources(sessionDir, { skipMissing: o.skipMissingSources ?? false });
+    await probeComposeSources(this.#binaries.ffprobePath, sources.streams, signal);
+    const plan = this.#plan(sources.events, sources.streams);
+    if (plan.frames <= 0) {
+      throw new SfuRecorderError('ERR_COMPOSE_EMPTY', `session ${plan.sessionId} in ${sessionDir} has no duration to compose`);
+    }
+    this.emit('plan', plan);
+
+    const compositeDir = sessionPaths.compositeDir(sessionDir);
+    const outFile = o.outFile ?? join(compositeDir, sessionPaths.compositeFileName(plan.sessionId, plan.startedAt));
+    await mkdir(dirname(outFile), { recursive: true });
+    await mkdir(compositeDir, { recursive: true });
+    const workDir = await mkdtemp(join(compositeDir, '.work-'));
+    const partial = join(dirname(outFile), `.${basename(outFile)}.partial.mp4`);
+    // One controller for the whole run: a failing segment stops the others.
+    const controller = new AbortController();
+    const onAbort = () => controller.abort(signal?.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+
+    try {
+      const progress = new ProgressTracker(plan, (p) => {
+        this.emit('progress', p);
+        run.onProgress?.(p);
+      });
+      const needsFont = plan.segments.some((s) => s.tiles.some((t) => t.kind === 'name'));
+      const fontFile = needsFont ? await findNameTileFont(this.#binaries.ffmpegPath, o.fontFile) : undefined;
+      const labelFiles = await writeLabelFiles(workDir, plan, fontFile !== undefined);
+
+      const cores = availableParallelism();
+      const concurrency = Math.max(1, Math.min(o.concurrency ?? cores, plan.segments.length));
+      const encoding: VideoEncoding = {
+        fps: plan.fps,
+        preset: o.preset ?? DEFAULTS.preset,
+        ...(o.bitrate ? { bitrate: o.bitrate } : {}),
+        ...(o.crf !== undefined ? { crf: o.crf } : {}),
+        // Parallel encoders share the cores instead of each starting a thread per core.
+        threads: concurrency > 1 ? Math.max(1, Math.floor(cores / concurrency)) : 0,
+      };
+      let done = 0;
+      await runPool(plan.segments, concurrency, controller, async (segment) => {
+        const name = `seg-${String(segment.index).padStart(5, '0')}`;
+        const args = segmentArgs({
+          segment,
+          width: plan.width,
+          height: plan.height,
+          encoding,
+          background: o.background ?? DEFAULTS.background,
+          streams: new Map(sources.streams.map((s) => [s.streamId, s])),
+          ...(fontFile ? { fontFile, labelFile: (i: number) => labelFiles.get(segment.tiles[i]!.label)! } : {}),
+          videoOut: join(workDir, `${name}.mp4`),
+          audioOut: join(workDir, `${name}.wav`),
+        });
+        await runFfmpeg(this.#binaries.ffmpegPath, args, {
+          signal: controller.signal,
+          label: `composing segment ${segment.index} (${fmt(segment.from)}–${fmt(segment.to)})`,
+          onProgress: (seconds) => progress.segment(segment, seconds * 1000),
+        }).catch((error: unknown) => {
+          throw namedSourceError(error, segment, sources.streams);
+        });
+        progress.segmentDone(segment);
+        this.emit('segment', segment, ++done, plan.segments.length);
+      });
+
+      await this.#join(plan, workDir, partial, controller.signal, progress);
+      const result = await this.#result(plan, sources.complete, partial, outFile);
+      await rename(partial, outFile);
+      await writeJsonAtomic(sessionPaths.compositeResult(sessionDir), result);
+      progress.finish();
+      return result;
+    } catch (error) {
+      await rm(partial, { force: true });
+      if (signal?.aborted) {
+        const abort = new Error(`composing ${sessionDir} was cancelled`, { cause: signal.reason });
+        abort.name = 'AbortError';
+        throw abort;
+      }
+      throw error;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      await rm(workDir, { recursive: true, force: true });
+    }
+  }
+
+  /** Joins the video segments as they are and encodes the concatenated audio once. */
+  async #join(plan: CompositionPlan, workDir: string, out: string, signal: AbortSignal, progress: ProgressTracker) {
+    const video = ['ffconcat version 1.0'];
+    const audio = ['ffconcat version 1.0'];
+    for (const s of plan.segments) {
+      const name = `seg-${String(s.index).padStart(5, '0')}`;
+      const samples =
+        Math.round((s.endFrame * MIX_SAMPLE_RATE) / plan.fps) - Math.round((s.startFrame * MIX_SAMPLE_RATE) / plan.fps);
+      video.push(`file ${name}.mp4`, `duration ${((s.endFrame - s.startFrame) / plan.fps).toFixed(6)}`);
+      audio.push(`file ${name}.wav`, `duration ${(samples / MIX_SAMPLE_RATE).toFixed(6)}`);
+    }
+    await writeFile(join(workDir, 'video.ffconcat'), `${video.join('\n')}\n`);
+    await writeFile(join(workDir, 'audio.ffconcat'), `${audio.join('\n')}\n`);
+    progress.joining(0);
+    await runFfmpeg(
+      this.#binaries.ffmpegPath,
+      [
+        '-f', 'concat', '-safe', '0', '-i', join(workDir, 'video.ffconcat'),
+        '-f', 'concat', '-safe', '0', '-i', join(workDir, 'audio.ffconcat'),
+        '-map', '0:v:0', '-map', '1:a:0',
+        '-c:v', 'copy',
+        '-c:a', 'aac', '-b:a', this.options.audioBitrate ?? DEFAULTS.audioBitrate, '-ar', String(MIX_SAMPLE_RATE), '-ac', '2',
+        '-movflags', '+faststart',
+        '-f', 'mp4', out,
+      ],
+      { signal, label: 'joining composite segments', onProgress: (seconds) => progress.joining(seconds * 1000) },
+    );
+  }
+
+  async #result(plan: CompositionPlan, complete: boolean, partial: string, outFile: string): Promise<CompositeResult> {
+    const { size } = await stat(partial);
+    const probe = await runFfprobe<{ format?: { duration?: string } }>(this.#binaries.ffprobePath, [
+      '-show_entries', 'format=duration', partial,
+    ]);
+    const durationMs = Number(probe.format?.duration ?? 0) * 1000;
+    if (!(size > 0 && durationMs > 0)) {
+      throw new SfuRecorderError('ERR_COMPOSE_FAILED', `composite of session ${plan.sessionId} came out empty (${size} bytes)`);
+    }
+    return {
+      version: 1,
+      roomId: plan.roomId,
+      sessionId: plan.sessionId,
+      file: outFile,
+      startedAt: plan.startedAt,
+      endedAt: plan.endedAt,
+      durationMs: Math.round(durationMs),
+      sizeBytes: size,
+      width: plan.width,
+      height: plan.height,
+      fps: plan.fps,
+      video: { codec: 'h264' },
+      audio: { codec: 'aac', sampleRate: MIX_SAMPLE_RATE, channels: 2 },
+      segments: plan.segments.length,
+      cuts: plan.cuts,
+      timelineComplete: complete,
+    };
+  }
+}
+
+/**
+ * Composes a session directory into its composite mp4: see {@link Compositor}.
+ * @example
+ * const result = await composeSession('/spool/room/session', { layout: 'speaker', signal });
+ */
+export function composeSession(sessionDir: string, options: CompositeOptions & ComposeRunOptions = {}): Promise<CompositeResult> {
+  const { signal, onProgress, ...rest } = options;
+  return new Compositor(rest).compose(sessionDir, {
+    ...(signal ? { signal } : {}),
+    ...(onProgress ? { onProgress } : {}),
+  });
+}
+
+function validateOptions(o: CompositeOptions): void {
+  const bad = (field: string, why: string) => new SfuRecorderError('ERR_INVALID_CONFIG', `composite option ${field} ${why}`);
+  for (const field of ['width', 'height'] as const) {
+    const v = o[field];
+    if (v !== undefined && !(Number.isInteger(v) && v >= 16 && v <= 8192 && v % 2 === 0)) throw bad(field, `must be an even integer in 16..8192, got ${v}`);
+  }
+  if (o.fps !== undefined && !(o.fps > 0 && o.fps <= 120)) throw bad('fps', `must be in (0, 120], got ${o.fps}`);
+  if (o.bitrate !== undefined && !/^\d+(\.\d+)?[kKmM]?$/.test(o.bitrate)) throw bad('bitrate', `must look like 2500k or 2.5M, got "${o.bitrate}"`);
+  if (o.concurrency !== undefined && !(Number.isInteger(o.concurrency) && o.concurrency >= 1)) throw bad('concurrency', `must be a positive integer, got ${o.concurrency}`);
+  if (o.maxSegmentMs !== undefined && !(o.maxSegmentMs >= 1000)) throw bad('maxSegmentMs', `must be at least 1000, got ${o.maxSegmentMs}`);
+  if (o.preset !== undefined && !/^[a-z]+$/.test(o.preset)) throw bad('preset', `must be an x264 preset name, got "${o.preset}"`);
+  resolveLayout(o.layout);
+}
+
+/** Runs `worker` over `items`, at most `concurrency` at a time; the first failure aborts the rest. */
+async function runPool<T>(items: readonly T[], concurrency: number, controller: AbortController, worker: (item: T) => Promise<void>) {
+  const { signal } = controller;
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const lane = async () => {
+    while (!failure && !signal.aborted && next < items.length) {
+      const item = items[next++]!;
+      try {
+        await worker(item);
+      } catch (error) {
+        if (!failure) {
+          failure = { error };
+          controller.abort(error);
+        }
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, lane));
+  if (failure) throw failure.error;
+  signal.throwIfAborted();
+}
+
+/** Weights segment progress by duration; reports whole percents only. */
+class ProgressTracker {
+  readonly #plan: CompositionPlan;
+  readonly #emit: (p: CompositeProgress) => void;
+  readonly #segmentMs = new Map<number, number>();
+  #doneMs = 0;
+  #segmentsDone = 0;
+  #last = -1;
+  #phase: CompositeProgress['phase'] = 'encoding';
+
+  constructor(plan: CompositionPlan, emit: (p: CompositeProgress) => void) {
+    this.#plan = plan;
+    this.#emit = emit;
+  }
+
+  segment(segment: CompositeSegment, ms: number) {
+    this.#segmentMs.set(segment.index, Math.min(segment.to - segment.from, ms));
+    this.#report('encoding', this.#encodedMs() / this.#plan.durationMs * 95);
+  }
+
+  segmentDone(segment: CompositeSegment) {
+    this.#segmentMs.delete(segment.index);
+    this.#doneMs += segment.to - segment.from;
+    this.#segmentsDone++;
+    this.#report('encoding', (this.#encodedMs() / this.#plan.durationMs) * 95);
+  }
+
+  joining(ms: number) {
+    this.#report('joining', 95 + Math.min(1, ms / this.#plan.durationMs) * 4);
+  }
+
+  finish() {
+    this.#report('done', 100);
+  }
+
+  #encodedMs() {
+    let ms = this.#doneMs;
+    for (const v of this.#segmentMs.values()) ms += v;
+    return ms;
+  }
+
+  #report(phase: CompositeProgress['phase'], percent: number) {
+    const whole = Math.floor(Math.min(100, Math.max(0, percent)));
+    if (whole <= this.#last && phase === this.#phase) return;
+    this.#last = Math.max(this.#last, whole);
+    this.#phase = phase;
+    this.#emit({
+      percent: this.#last,
+      phase,
+      segmentsDone: this.#segmentsDone,
+      segments: this.#plan.segments.length,
+      durationMs: this.#plan.durationMs,
+    });
+  }
+}
+
+/** One label file per distinct name (drawtext reads them: no escaping of user text). */
+async function writeLabelFiles(workDir: string, plan: CompositionPlan, enabled: boolean): Promise<Map<string, string>> {
+  const files = new Map<string, string>();
+  if (!enabled) return files;
+  for (const segment of plan.segments) {
+    for (const tile of segment.tiles) {
+      if (tile.kind !== 'name' || files.has(tile.label)) continue;
+      const file = join(workDir, `label-${files.size}.txt`);
+      await writeFile(file, tile.label);
+      files.set(tile.label, file);
+    }
+  }
+  return files;
+}
+
+/** When ffmpeg's complaint names one of the segment's source files, say which stream it is. */
+function namedSourceError(error: unknown, segment: CompositeSegment, streams: ReadonlyArray<{ file: string; streamId: string; peerId: string }>) {
+  if (!(error instanceof FfmpegError)) return error;
+  const culprit = streams.find((s) => error.stderrTail.includes(s.file));
+  if (!culprit) return error;
+  return new SfuRecorderError(
+    'ERR_COMPOSE_SOURCE_BROKEN',
+    `segment ${segment.index} failed reading stream ${culprit.streamId} (peer ${culprit.peerId}): ${culprit.file}\n${error.stderrTail}`,
+    { cause: error },
+  );
+}
+
+async function writeJsonAtomic(path: string, value: unknown) {
+  const tmp = `${path}.tmp`;
+  await writeFile(tmp, `${JSON.stringify(value, null, 2)}\n`);
+  await rename(tmp, path);
+}
+
+function fmt(ms: number): string {
+  return `${(ms / 1000).toFixed(3)}s`;
+}

@@ -1,0 +1,25 @@
+export {
+  Compositor,
+  composeSession,
+  type CompositeOptions,
+  type ComposeRunOptions,
+  type CompositeProgress,
+  type CompositeResult,
+  type CompositorEvents,
+} from './compositor.js';
+export { planComposition, type CompositionPlan, type PlanInput } from './planner.js';
+export { gridLayout, gridRects, presentationLayout, speakerLayout, defaultLayout, resolveLayout } from './layouts.js';
+export { nameTileColour } from './colours.js';
+export { CompositeSourceError, readComposeSources, type ComposeSources } from './session.js';
+export { x264Args, type VideoEncoding } from './filtergraph.js';
+export type {
+  AudioSource,
+  CompositeLayout,
+  CompositeSegment,
+  CompositeTile,
+  LayoutContext,
+  LayoutItem,
+  LayoutName,
+  LayoutPlacement,
+  Rect,
+} from './types.js';

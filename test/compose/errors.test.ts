@@ -1,0 +1,101 @@
+import { cpSync, existsSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Compositor, composeSession, CompositeSourceError } from '../../src/compose/index.js';
+import { sessionPaths } from '../../src/spool/layout.js';
+import { createSyntheticSession, scratchDir } from '../helpers/compose-session.js';
+
+const SMALL = { width: 160, height: 90, fps: 15, preset: 'ultrafast' } as const;
+
+describe('composite failures, cancellation and re-runs', () => {
+  let root: string;
+  let template: string;
+  let n = 0;
+
+  beforeAll(async () => {
+    root = scratchDir('errors');
+    template = join(root, 'template');
+    await createSyntheticSession(template, {
+      durationMs: 6000,
+      width: 80,
+      height: 44,
+      peers: [
+        { peerId: 'peer-a', colour: '0xff0000', toneHz: 700, joinAt: 0 },
+        { peerId: 'peer-b', colour: '0x00ff00', toneHz: 1100, joinAt: 1000, leaveAt: 5000 },
+      ],
+    });
+  });
+
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  /** A fresh copy of the template session (tests change it). */
+  function copy(): string {
+    const dir = join(root, `s${n++}`);
+    cpSync(template, dir, { recursive: true });
+    return dir;
+  }
+
+  it('names a missing stream mp4', async () => {
+    const dir = copy();
+    const mp4 = sessionPaths.streamFile(dir, 'peer-b', 'peer-b-s1');
+    unlinkSync(mp4);
+    // stream.json still points at the template's file; make it point nowhere.
+    const json = sessionPaths.streamResult(dir, 'peer-b', 'peer-b-s1');
+    writeFileSync(json, JSON.stringify({ ...JSON.parse(readFileSync(json, 'utf8')), file: mp4 }));
+    const error = await composeSession(dir, SMALL).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CompositeSourceError);
+    expect(error).toMatchObject({ code: 'ERR_COMPOSE_SOURCE_MISSING', file: mp4 });
+    expect((error as Error).message).toContain(mp4);
+  });
+
+  it('names a missing stream.json', async () => {
+    const dir = copy();
+    const json = sessionPaths.streamResult(dir, 'peer-a', 'peer-a-s1');
+    unlinkSync(json);
+    await expect(composeSession(dir, SMALL)).rejects.toMatchObject({ code: 'ERR_COMPOSE_SOURCE_MISSING', file: json });
+  });
+
+  it('names a broken stream mp4', async () => {
+    const dir = copy();
+    const mp4 = sessionPaths.streamFile(dir, 'peer-a', 'peer-a-s1');
+    const json = sessionPaths.streamResult(dir, 'peer-a', 'peer-a-s1');
+    writeFileSync(json, JSON.stringify({ ...JSON.parse(readFileSync(json, 'utf8')), file: mp4 }));
+    writeFileSync(mp4, Buffer.alloc(4096, 7));
+    const error = await composeSession(dir, SMALL).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'ERR_COMPOSE_SOURCE_BROKEN', file: mp4 });
+    expect((error as Error).message).toContain('peer-a');
+    expect(existsSync(join(dir, 'composite', 'composite.json'))).toBe(false);
+  });
+
+  it('names a missing timeline', async () => {
+    const dir = copy();
+    unlinkSync(sessionPaths.timeline(dir));
+    await expect(composeSession(dir, SMALL)).rejects.toMatchObject({ code: 'ERR_COMPOSE_SOURCE_MISSING', file: sessionPaths.timeline(dir) });
+  });
+
+  it('rejects bad options with the option named', () => {
+    expect(() => new Compositor({ width: 641 })).toThrow(/width/);
+    expect(() => new Compositor({ bitrate: 'fast' })).toThrow(/bitrate/);
+    expect(() => new Compositor({ layout: 'mosaic' as never })).toThrow(/mosaic/);
+  });
+
+  it('cancels on abort and leaves no partial output', async () => {
+    const dir = copy();
+    const controller = new AbortController();
+    const compositor = new Compositor({ ...SMALL, maxSegmentMs: 1000, concurrency: 1 });
+    compositor.on('segment', () => controller.abort());
+    const error = await compositor.compose(dir, { signal: controller.signal }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ name: 'AbortError' });
+    expect(readdirSync(join(dir, 'composite'))).toEqual([]);
+  });
+
+  it('re-runs from what is on disk and replaces the previous composite', async () => {
+    const dir = copy();
+    const first = await composeSession(dir, SMALL);
+    const second = await composeSession(dir, { ...SMALL, layout: 'speaker', maxSegmentMs: 2000 });
+    expect(second.file).toBe(first.file);
+    expect(second.segments).toBeGreaterThan(first.segments);
+    expect(Math.abs(second.durationMs - 6000)).toBeLessThanOrEqual(100);
+    expect(readdirSync(join(dir, 'composite')).sort()).toEqual([`Rec-session-1-1700000000000.mp4`, 'composite.json']);
+  });
+});
