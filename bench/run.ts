@@ -2,9 +2,15 @@
  * Benchmark dispatcher: `npm run bench -- <name> [options]`. Each benchmark is a module
  * exporting `main(argv)`, loaded only when asked for.
  */
+import { ensureMediasoupWorkerEnv } from '../src/worker/resolve-worker-bin.js';
+
 type Bench = { main: (argv: readonly string[]) => Promise<void> };
 
+// mediasoup reads MEDIASOUP_WORKER_BIN when first imported, which the benches do lazily.
+ensureMediasoupWorkerEnv();
+
 const benches: Record<string, () => Promise<Bench>> = {
+  capture: () => import('./capture.js'),
   composite: () => import('./composite.js'),
 };
 
