@@ -1,8 +1,9 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SfuRecorderError } from '../errors.js';
 import { runFfprobe } from '../ffmpeg/index.js';
 import type { FinalisedStream } from '../mux/stream-result.js';
+import { listSubdirectories } from '../spool/list.js';
 import { sessionPaths } from '../spool/layout.js';
 import type { TimelineEvent } from '../timeline/events.js';
 import { readTimeline } from '../timeline/timeline-file.js';
@@ -45,8 +46,8 @@ export function readComposeSources(sessionDir: string, options: { skipMissing?: 
   const ids = new Map<string, string>(); // streamId -> peerId
   for (const e of events) if (e.type === 'stream-started') ids.set(e.streamId, e.peerId);
   const streamsRoot = join(sessionDir, 'streams');
-  for (const peerId of listDirs(streamsRoot)) {
-    for (const streamId of listDirs(join(streamsRoot, peerId))) {
+  for (const peerId of listSubdirectories(streamsRoot)) {
+    for (const streamId of listSubdirectories(join(streamsRoot, peerId))) {
       if (existsSync(sessionPaths.streamResult(sessionDir, peerId, streamId))) ids.set(streamId, peerId);
     }
   }
@@ -129,12 +130,3 @@ async function probeBatch(ffprobePath: string, streams: readonly FinalisedStream
   );
 }
 
-function listDirs(dir: string): string[] {
-  try {
-    return readdirSync(dir, { withFileTypes: true })
-      .filter((e) => e.isDirectory())
-      .map((e) => e.name);
-  } catch {
-    return [];
-  }
-}

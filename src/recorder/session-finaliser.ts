@@ -6,6 +6,7 @@ import type { FfmpegBinaries } from '../ffmpeg/index.js';
 import { finaliseStream, listSessionStreams, type MuxOptions } from '../mux/index.js';
 import type { RecordingDelivery } from '../notify/delivery.js';
 import { sessionPaths, type SessionManifest } from '../spool/layout.js';
+import { listSubdirectories } from '../spool/list.js';
 import type { RecordingMetadata, UploadDestination } from '../storage/upload-destination.js';
 import { readTimeline, TimelineWriter } from '../timeline/timeline-file.js';
 import type { RecorderErrorContext, RecordingFinalisedInfo, SessionEmptyInfo, SessionFinalisedInfo } from './events.js';
@@ -152,9 +153,26 @@ export class SessionFinaliser {
     };
     const signal = this.#abort.signal;
     const timeline = readTimeline(sessionPaths.timeline(sessionDir));
-    for (const stream of listSessionStreams(sessionDir, timeline)) {
-      const context = { roomId: manifest.roomId, sessionId: manifest.sessionId, peerId: stream.peerId, streamId: stream.streamId };
+    // Each output is attempted on its own: one failing stream must not cost the others.
+    const attempt = async (
+      context: RecorderErrorContext,
+      produce: () => Promise<RecordingFinalisedInfo | undefined>,
+    ): Promise<void> => {
       try {
+        const recording = await produce();
+        if (!recording) return;
+        info.recordings.push(recording);
+        this.#listener.finalised(recording);
+      } catch (error) {
+        if (signal.aborted) throw error;
+        const failure = asError(error);
+        info.errors.push(failure);
+        this.#listener.error(failure, context);
+      }
+    };
+    const sessionContext = { roomId: manifest.roomId, sessionId: manifest.sessionId };
+    for (const stream of listSessionStreams(sessionDir, timeline)) {
+      await attempt({ ...sessionContext, peerId: stream.peerId, streamId: stream.streamId }, async () => {
         const result = await finaliseStream({
           sessionDir,
           peerId: stream.peerId,
@@ -165,13 +183,12 @@ export class SessionFinaliser {
         });
         if (result.status === 'empty') {
           info.skipped.push({ peerId: stream.peerId, streamId: stream.streamId, reason: result.reason });
-          continue;
+          return undefined;
         }
         const finalised = result.stream;
-        const recording: RecordingFinalisedInfo = {
+        return {
           recordingType: 'individual',
-          roomId: manifest.roomId,
-          sessionId: manifest.sessionId,
+          ...sessionContext,
           peerId: finalised.peerId,
           streamId: finalised.streamId,
           file: finalised.file,
@@ -184,27 +201,15 @@ export class SessionFinaliser {
             ...(finalised.audio ? { audio: finalised.audio.codec } : {}),
           },
         };
-        info.recordings.push(recording);
-        this.#listener.finalised(recording);
-      } catch (error) {
-        if (signal.aborted) throw error;
-        const failure = asError(error);
-        info.errors.push(failure);
-        this.#listener.error(failure, context);
-      }
+      });
     }
     if (info.recordings.length === 0) {
-      const reason =
-        info.errors.length > 0
-          ? 'every stream failed to finalise'
-          : info.skipped.length > 0
-            ? 'no stream had any media'
-            : 'nobody published media';
       if (info.errors.length === 0) {
-        this.#listener.empty({ roomId: manifest.roomId, sessionId: manifest.sessionId, reason });
+        const reason = info.skipped.length > 0 ? 'no stream had any media' : 'nobody published media';
+        this.#listener.empty({ ...sessionContext, reason });
       }
     } else if (room.config.composite) {
-      try {
+      await attempt(sessionContext, async () => {
         const composite = await composeSession(sessionDir, {
           ...this.#options.compositeOptions,
           ffmpegPath: this.#binaries.ffmpegPath,
@@ -212,10 +217,9 @@ export class SessionFinaliser {
           skipMissingSources: true,
           signal,
         });
-        const recording: RecordingFinalisedInfo = {
+        return {
           recordingType: 'composite',
-          roomId: manifest.roomId,
-          sessionId: manifest.sessionId,
+          ...sessionContext,
           file: composite.file,
           startedAt: composite.startedAt,
           stoppedAt: composite.endedAt,
@@ -223,14 +227,7 @@ export class SessionFinaliser {
           sizeBytes: composite.sizeBytes,
           codecs: { video: composite.video.codec, audio: composite.audio.codec },
         };
-        info.recordings.push(recording);
-        this.#listener.finalised(recording);
-      } catch (error) {
-        if (signal.aborted) throw error;
-        const failure = asError(error);
-        info.errors.push(failure);
-        this.#listener.error(failure, { roomId: manifest.roomId, sessionId: manifest.sessionId });
-      }
+      });
     }
     for (const recording of info.recordings) {
       // Individual files feed the composite, so they are handed to storage only now;
@@ -291,8 +288,8 @@ function asError(error: unknown): Error {
 /** `<spool>/<room>/<session>` directories that hold a `session.json`. */
 function listSessionDirs(spoolDir: string): string[] {
   const dirs: string[] = [];
-  for (const room of safeReaddir(spoolDir)) {
-    for (const session of safeReaddir(join(spoolDir, room))) {
+  for (const room of listSubdirectories(spoolDir)) {
+    for (const session of listSubdirectories(join(spoolDir, room))) {
       const dir = join(spoolDir, room, session);
       if (existsSync(sessionPaths.manifest(dir))) dirs.push(dir);
     }
@@ -300,15 +297,6 @@ function listSessionDirs(spoolDir: string): string[] {
   return dirs;
 }
 
-function safeReaddir(dir: string): string[] {
-  try {
-    return readdirSync(dir, { withFileTypes: true })
-      .filter((entry) => entry.isDirectory())
-      .map((entry) => entry.name);
-  } catch {
-    return [];
-  }
-}
 
 function readManifest(dir: string): SessionManifest | undefined {
   try {

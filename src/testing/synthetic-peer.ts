@@ -7,6 +7,7 @@ import { assertSafeId } from '../config/ids.js';
 import { resolveFfmpegBinaries } from '../ffmpeg/binaries.js';
 import { routerSupports } from './codecs.js';
 import { buildSourceArgs, FfmpegSource, type SourceVideo } from './ffmpeg-source.js';
+import { MediaClockPacer } from './media-clock-pacer.js';
 import { PeerTransport, TrackSender, randomSsrc, type TrackCounters, type TrackKind } from './rtp-sender.js';
 import { isRtcp, isRtp, rtcpSenderSsrc, rtpSsrc, type SyntheticAudioCodec, type SyntheticVideoCodec } from './rtp.js';
 
@@ -110,8 +111,10 @@ interface ResolvedOptions {
  * One ffmpeg process makes both tracks, so they share one media clock. Its RTP goes to a
  * small relay in this process and from there into a PlainTransport (one per peer, both
  * tracks, like a BUNDLE transport). The relay lets the peer re-produce a track without
- * restarting ffmpeg (new SSRC, first packet a key frame) and fixes ffmpeg's VP9
- * packetisation so mediasoup recognises key frames.
+ * restarting ffmpeg (new SSRC, first packet a key frame), fixes ffmpeg's VP9
+ * packetisation so mediasoup recognises key frames, and paces both tracks to their media
+ * clock (80 ms behind it), so audio and video of one instant reach the SFU together
+ * however long each encoder took, as they do from a real client.
  *
  * Producers carry `appData: { peerId, streamId, source: 'camera' | 'microphone', displayName }`.
  */
@@ -128,6 +131,7 @@ export class SyntheticPeer extends EventEmitter<SyntheticPeerEvents> {
   readonly #tracks = new Map<TrackKind, TrackSender>();
   /** ffmpeg's SSRC → track; ffmpeg's SSRCs never change, the producers' do. */
   readonly #bySourceSsrc = new Map<number, TrackSender>();
+  readonly #pacer = new MediaClockPacer();
   #ffmpeg: FfmpegSource | undefined;
   #closed = false;
   #error: Error | undefined;
@@ -271,6 +275,7 @@ export class SyntheticPeer extends EventEmitter<SyntheticPeerEvents> {
     if (this.#closed) return;
     this.#closed = true;
     void this.#ffmpeg?.stop();
+    this.#pacer.close();
     this.#ingress.close();
     this.#transport.close();
     this.emit('close');
@@ -335,7 +340,10 @@ export class SyntheticPeer extends EventEmitter<SyntheticPeerEvents> {
   }
 
   #onSourcePacket(packet: Buffer): void {
-    if (isRtp(packet)) this.#bySourceSsrc.get(rtpSsrc(packet))?.onRtp(packet);
+    if (isRtp(packet)) {
+      const track = this.#bySourceSsrc.get(rtpSsrc(packet));
+      if (track) this.#pacer.push(rtpSsrc(packet), track.kind === 'audio' ? 48000 : 90000, packet, (p) => track.onRtp(p));
+    }
     else if (isRtcp(packet)) this.#bySourceSsrc.get(rtcpSenderSsrc(packet))?.onRtcp(packet);
   }
 
