@@ -9,7 +9,7 @@
 // scripts/worker-build/shims, libsrtp3 -> libsrtp2 compat header) and cached
 // outside node_modules, keyed by mediasoup version/platform/arch.
 //
-// Usage: node scripts/bootstrap.mjs [--skip-npm] [--force-npm] [--skip-browser]
+// Usage: node scripts/bootstrap.mjs [--skip-npm] [--force-npm] [--with-browser]
 //                                   [--rebuild] [--keep-build]
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -67,7 +67,7 @@ const SONAME_PACKAGES = [
 
 const argv = process.argv.slice(2);
 const flags = new Set(argv);
-const KNOWN_FLAGS = ['--skip-npm', '--force-npm', '--skip-browser', '--rebuild', '--keep-build', '--help', '-h'];
+const KNOWN_FLAGS = ['--skip-npm', '--force-npm', '--with-browser', '--rebuild', '--keep-build', '--help', '-h'];
 
 const t0 = Date.now();
 const log = (...msg) => console.log('[bootstrap]', ...msg);
@@ -88,7 +88,7 @@ worker, or a worker built offline and cached under
 
   --skip-npm      do not run npm ci / npm install
   --force-npm     run npm ci even when node_modules matches package-lock.json
-  --skip-browser  do not require the chromium package (browser tests)
+  --with-browser  also install Debian's chromium (for browser-driven tests)
   --rebuild       rebuild the cached worker even if it exists
   --keep-build    keep the temporary build directory after the build
 `);
@@ -539,7 +539,7 @@ async function main() {
 	}
 	log(`mediasoup ${version} (tested range ${MEDIASOUP_TESTED_RANGE})`);
 
-	const browserPkgs = flags.has('--skip-browser') ? [] : BROWSER_PACKAGES;
+	const browserPkgs = flags.has('--with-browser') ? BROWSER_PACKAGES : [];
 	const envBin = process.env.MEDIASOUP_WORKER_BIN;
 	const prebuilt = mediasoupPrebuiltWorkerPath(MEDIASOUP_DIR);
 	const cached = workerCachePath(version);
