@@ -272,7 +272,15 @@ function npmInstall() {
 	log(`npm ${args.join(' ')}`);
 	const t = Date.now();
 	const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-	if (run(npm, args, { cwd: ROOT }) !== 0) fail(`npm ${args[0]} failed`);
+	if (run(npm, args, { cwd: ROOT }) !== 0) {
+		if (!hasLock) fail('npm install failed');
+		// npm 11 can refuse its own lock file ("Missing: @rollup/rollup-<platform> from lock
+		// file": optional packages of other platforms left out). `npm install` still installs
+		// the locked versions and only adds what is missing.
+		log('npm ci refused the lock file; installing the locked versions with npm install');
+		const fallback = ['install', '--ignore-scripts', '--no-audit', '--no-fund'];
+		if (run(npm, fallback, { cwd: ROOT }) !== 0) fail('npm install failed');
+	}
 	log(`npm ${args[0]} done in ${secs(Date.now() - t)}`);
 }
 
