@@ -3,13 +3,17 @@ import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { existsSync } from 'node:fs';
 import { composeSession, type CompositeOptions } from './compose/index.js';
 import { SfuRecorderError } from './errors.js';
+import { finaliseStream, listSessionStreams } from './mux/index.js';
+import { sessionPaths } from './spool/layout.js';
 
 const USAGE = `Usage: sfu-recorder compose <session dir> [options]
 
 Re-composes a recorded session from what it left on disk (timeline.jsonl + finalised
-streams) into composite/Rec-<session>-<epoch>.mp4.
+streams) into composite/Rec-<session>-<epoch>.mp4. Streams whose mp4 is gone from the
+spool (it is removed once stored) are finalised again from their capture journals.
 
 Options:
   --layout grid|speaker|presentation   default grid (presentation while a screen is shared)
@@ -94,6 +98,7 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo, sig
 
   let last = -1;
   try {
+    await restoreStreams(resolve(sessionDir), io, values.quiet === true, signal);
     const result = await composeSession(resolve(sessionDir), {
       ...options,
       ...(signal ? { signal } : {}),
@@ -110,6 +115,17 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo, sig
       error instanceof SfuRecorderError ? `${error.code}: ${error.message}` : error instanceof Error ? error.message : String(error);
     io.stderr(`sfu-recorder compose failed: ${message}\n`);
     return 1;
+  }
+}
+
+/** Finalises again, from the capture journals, every stream whose mp4 is no longer in the spool. */
+async function restoreStreams(sessionDir: string, io: CliIo, quiet: boolean, signal?: AbortSignal): Promise<void> {
+  if (!existsSync(sessionPaths.timeline(sessionDir))) return;
+  for (const stream of listSessionStreams(sessionDir)) {
+    if (existsSync(sessionPaths.streamFile(sessionDir, stream.peerId, stream.streamId))) continue;
+    if (!stream.tracks.some((track) => existsSync(track.journal))) continue;
+    if (!quiet) io.stderr(`finalising stream ${stream.streamId} of ${stream.peerId} again from its capture journals\n`);
+    await finaliseStream({ sessionDir, peerId: stream.peerId, streamId: stream.streamId, ...(signal ? { signal } : {}) });
   }
 }
 

@@ -4,6 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { types as ms } from 'mediasoup';
+import { runCli } from '../../src/cli.js';
 import { SfuRecorder, formatStartDate, type RecordingStoredEvent, type SessionEndedInfo } from '../../src/index.js';
 import { SyntheticPeer, colorFor } from '../../src/testing/index.js';
 import { resolveFfmpegBinaries } from '../../src/ffmpeg/binaries.js';
@@ -137,6 +138,21 @@ describe('a recorded session delivered to S3 with webhooks', () => {
     expect(await matches(0.8, 320, 180, ann)).toBe(true);
     expect(await matches(4, 160, 180, ann)).toBe(true);
     expect(await matches(4, 480, 180, ben)).toBe(true);
+  });
+
+  it('composes the session again later from the spool, after the stored mp4s left it', async () => {
+    const sessionDir = join(recorder.spoolDir, 'board-meeting', session!.sessionId);
+    const out = join(tempDir('recompose'), 'again.mp4');
+    const errors: string[] = [];
+    const code = await runCli(['compose', sessionDir, '--width', '320', '--height', '180', '--preset', 'ultrafast', '--out', out], {
+      stdout: () => undefined,
+      stderr: (text) => errors.push(text),
+    });
+    expect(code, errors.join('')).toBe(0);
+    expect(errors.join('')).toMatch(/finalising stream .* again from its capture journals/);
+    const probe = await probeFile(out);
+    expect(probe.streams.map((s) => s.codec_name).sort()).toEqual(['aac', 'h264']);
+    expect(Math.abs(probe.durationS * 1000 - (session!.endedAt - session!.startedAt))).toBeLessThanOrEqual(150);
   });
 });
 
