@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { types as ms } from 'mediasoup';
 import { runCli } from '../../src/cli.js';
-import { SfuRecorder, formatStartDate, type RecordingStoredEvent, type SessionEndedInfo } from '../../src/index.js';
+import { SfuRecorder, formatStartDate, readTimeline, type RecordingStoredEvent, type SessionEndedInfo } from '../../src/index.js';
 import { SyntheticPeer, colorFor } from '../../src/testing/index.js';
 import { resolveFfmpegBinaries } from '../../src/ffmpeg/binaries.js';
 import { probeFile } from '../helpers/mux-probe.js';
@@ -111,6 +111,13 @@ describe('a recorded session delivered to S3 with webhooks', () => {
     expect(probe.streams.map((s) => s.codec_name).sort()).toEqual(['aac', 'h264']);
     expect(Math.abs(probe.durationS * 1000 - (session!.endedAt - session!.startedAt))).toBeLessThanOrEqual(150);
     client.destroy();
+  });
+
+  it('notes the dominant speaker in the timeline for the speaker layout', () => {
+    const events = readTimeline(join(recorder.spoolDir, 'board-meeting', session!.sessionId, 'timeline.jsonl')).events;
+    const speakers = events.filter((e) => e.type === 'active-speaker').map((e) => (e as { peerId: string }).peerId);
+    expect(speakers.length).toBeGreaterThan(0);
+    expect(['ann', 'ben']).toContain(speakers[0]);
   });
 
   it('posts a verified webhook per stored file, and no credential leaks anywhere', async () => {
