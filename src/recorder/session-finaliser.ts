@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { composeSession, type CompositeOptions } from '../compose/index.js';
 import type { RoomRecordingConfig, WebhookConfig } from '../config/room-config.js';
@@ -231,8 +231,12 @@ export class SessionFinaliser {
     }
     for (const recording of info.recordings) {
       // Individual files feed the composite, so they are handed to storage only now;
-      // with individual recording switched off they are not stored at all.
-      if (recording.recordingType === 'individual' && !room.config.individual) continue;
+      // with individual recording switched off they are not stored, and their spool
+      // copy goes (the journals stay, so `sfu-recorder compose` can make them again).
+      if (recording.recordingType === 'individual' && !room.config.individual) {
+        if (info.errors.length === 0) rmSync(recording.file, { force: true });
+        continue;
+      }
       await this.#delivery.deliver({
         file: recording.file,
         metadata: metadataOf(recording, manifest.startedAt),

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { types as ms } from 'mediasoup';
@@ -18,17 +19,20 @@ describe('session lifecycle', () => {
 
   afterAll(() => worker?.close());
 
-  it('ends a session by itself once the last peer left and the grace period passed', async () => {
+  it('ends a session by itself once the last peer left and the grace period passed; composite only stores no individual file', async () => {
     const recorder = await SfuRecorder.create({
       spoolDir: tempDir('spool'),
       defaultStorage: { root: tempDir('storage') },
       recoverOnStart: false,
       gracePeriodMs: 1500,
       individualOptions: { x264Preset: 'ultrafast' },
+      compositeOptions: { width: 320, height: 180, preset: 'ultrafast' },
     });
     const ended: SessionEndedInfo[] = [];
+    const stored: RecordingStoredEvent[] = [];
     recorder.on('sessionended', (info) => ended.push(info));
-    await recorder.enableRoom({ roomId: 'grace', router, recording: { composite: false } });
+    recorder.on('recordingstored', (event) => stored.push(event));
+    await recorder.enableRoom({ roomId: 'grace', router, recording: { individual: false } });
     const peer = await SyntheticPeer.create(router, { peerId: 'solo', video: VIDEO });
     await sleep(1500);
     const leftAt = Date.now();
@@ -40,6 +44,10 @@ describe('session lifecycle', () => {
     expect(ended[0]!.reason).toBe('empty');
     expect(ended[0]!.endedAt - leftAt).toBeGreaterThanOrEqual(1400);
     expect(ended[0]!.endedAt - leftAt).toBeLessThan(2500);
+    await recorder.whenIdle();
+    expect(stored.map((s) => s.metadata.recordingType)).toEqual(['composite']);
+    const streamFile = join(ended[0]!.dir, 'streams', 'solo', 'solo-camera', 'solo-camera.mp4');
+    expect(existsSync(streamFile)).toBe(false);
     await recorder.close();
   });
 
