@@ -34,6 +34,7 @@ import type {
 import { identifyFromAppData, type IdentifyProducer } from './identity.js';
 import { RoomRecorder, type RoomHost } from './room-recorder.js';
 import { SessionFinaliser, type FinaliseOptions } from './session-finaliser.js';
+import { sweepSpool } from '../spool/sweep.js';
 
 /** Options of {@link SfuRecorder.create}. */
 export interface SfuRecorderOptions extends FinaliseOptions {
@@ -70,6 +71,13 @@ export interface SfuRecorderOptions extends FinaliseOptions {
   delivery?: Pick<RecordingDeliveryOptions, 'uploadRetry' | 'webhookRetry' | 'uploadConcurrency'>;
   /** Receives the recorder's log lines (never credentials). Default: silent. */
   logger?: Logger;
+  /**
+   * How long a finalised session's spool directory (capture journals, timeline,
+   * finalised streams) is kept, so that `sfu-recorder compose` can re-run on it. Files
+   * still waiting for their upload are always kept. Default 24 hours; `Infinity` keeps
+   * everything.
+   */
+  keepSessionsMs?: number;
 }
 
 /** Options of {@link SfuRecorder.enableRoom}. */
@@ -122,6 +130,8 @@ export class SfuRecorder extends EventEmitter<SfuRecorderEvents> {
   readonly #delivery: RecordingDelivery;
   readonly #defaultDestination: UploadDestination;
   readonly #defaultWebhook: RoomRecordingConfig['webhook'];
+  readonly #keepSessionsMs: number;
+  #sweepTimer: NodeJS.Timeout | undefined;
   readonly #rooms = new Map<string, RoomRecorder>();
   readonly #finaliser: SessionFinaliser;
   readonly #host: RoomHost;
@@ -152,6 +162,10 @@ export class SfuRecorder extends EventEmitter<SfuRecorderEvents> {
       empty: (info) => this.emit('sessionempty', info),
       error: (error, context) => this.emit('error', error, context),
     });
+    this.#keepSessionsMs = options.keepSessionsMs ?? 24 * 60 * 60 * 1000;
+    if (!(this.#keepSessionsMs >= 0)) {
+      throw new SfuRecorderError('ERR_INVALID_CONFIG', `keepSessionsMs must be a number >= 0 (got ${options.keepSessionsMs})`);
+    }
     const gracePeriodMs = options.gracePeriodMs ?? 30_000;
     if (!Number.isFinite(gracePeriodMs) || gracePeriodMs < 0) {
       throw new SfuRecorderError('ERR_INVALID_CONFIG', `gracePeriodMs must be a number >= 0 (got ${gracePeriodMs})`);
@@ -212,6 +226,10 @@ export class SfuRecorder extends EventEmitter<SfuRecorderEvents> {
     await runFfmpeg(binaries.ffmpegPath, ['-version'], { label: `ffmpeg (${binaries.ffmpegPath})` });
     const recorder = new SfuRecorder(options, spoolDir, binaries);
     if (options.recoverOnStart !== false) void recorder.recover();
+    if (Number.isFinite(recorder.#keepSessionsMs)) {
+      recorder.#sweepTimer = setInterval(() => recorder.sweepSpool(), Math.min(recorder.#keepSessionsMs, 3_600_000) / 4 + 1000);
+      recorder.#sweepTimer.unref();
+    }
     return recorder;
   }
 
@@ -267,6 +285,24 @@ export class SfuRecorder extends EventEmitter<SfuRecorderEvents> {
     return this.#finaliser.recover(live);
   }
 
+  /**
+   * Removes finalised sessions older than `keepSessionsMs` from the spool (never one
+   * whose files still wait for their upload). Runs on its own periodically; returns
+   * the directories removed.
+   */
+  sweepSpool(): string[] {
+    if (!Number.isFinite(this.#keepSessionsMs)) return [];
+    try {
+      return sweepSpool(this.spoolDir, {
+        keepSessionsMs: this.#keepSessionsMs,
+        filesInUse: this.#delivery.pendingUploads().map((entry) => entry.file),
+      });
+    } catch (error) {
+      this.emit('error', error instanceof Error ? error : new Error(String(error)), {});
+      return [];
+    }
+  }
+
   /** Resolves when every ended session is finalised and every file stored (or failed) and announced. */
   async whenIdle(): Promise<void> {
     await this.#finaliser.whenIdle();
@@ -280,6 +316,7 @@ export class SfuRecorder extends EventEmitter<SfuRecorderEvents> {
   async close(options: { finalise?: boolean } = {}): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#sweepTimer) clearInterval(this.#sweepTimer);
     if (options.finalise === false) this.#finaliser.pause();
     await Promise.all([...this.#rooms.values()].map((room) => room.close('recorder-closed')));
     if (options.finalise !== false) await this.whenIdle();
