@@ -12,6 +12,7 @@ const shared: Options = {
 export default defineConfig([
   // The library: ESM and CommonJS, with declarations for both.
   { ...shared, entry: { index: 'src/index.ts', testing: 'src/testing/index.ts' }, format: ['esm', 'cjs'], dts: true },
-  // The CLI runs as an ES module only (it uses top-level await).
-  { ...shared, entry: { cli: 'src/cli.ts' }, format: ['esm'], dts: false },
+  // The CLI (top-level await) and the capture thread's entry run as ES modules only;
+  // the capture thread is loaded as `capture-worker.js` next to the library's chunks.
+  { ...shared, entry: { cli: 'src/cli.ts', 'capture-worker': 'src/capture/capture-worker.ts' }, format: ['esm'], dts: false },
 ]);

@@ -1,94 +1,201 @@
-import { createSocket, type Socket } from 'node:dgram';
-import { JournalRecordKind, monotonicMs } from './journal.js';
-import { isRtcp, rtpSsrc, splitRtcp } from './rtp-demux.js';
+import { existsSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { SfuRecorderError } from '../errors.js';
+import type { CaptureEvent, CaptureRequest } from './capture-protocol.js';
+import type { JournalHeader } from './journal.js';
 
-/** Receives the packets of one SSRC. `arrivalMono` is monotonic ms. */
-export type PacketSink = (kind: JournalRecordKind, packet: Buffer, arrivalMono: number) => void;
+type Reply = Extract<CaptureEvent, { op: 'reply' }>;
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
-/** Options for {@link CaptureSocket.open}. */
-export interface CaptureSocketOptions {
-  /** Address to bind; the recorder's PlainTransport sends here. Default `127.0.0.1`. */
-  ip?: string;
-  /** Requested kernel receive buffer (bytes). Capped by `net.core.rmem_max`. Default 8 MiB. */
-  receiveBufferBytes?: number;
+/** Options of {@link CaptureThread.start}. */
+export interface CaptureThreadOptions {
+  /** How often journals are flushed to the OS (what a `kill -9` can lose). Default 100 ms. */
+  flushIntervalMs?: number;
 }
 
 /**
- * The UDP socket a session's PlainTransport sends every tapped consumer to.
- * Packets are demultiplexed by SSRC to the sink registered for that SSRC;
- * packets for unknown SSRCs (mediasoup probation, a consumer being torn down)
- * are counted and dropped.
+ * The thread every session's capture runs on. Sockets and journals live there:
+ * packets are demultiplexed by SSRC and appended to their track's journal without
+ * ever waiting for the host application's event loop, so a busy application cannot
+ * make the kernel drop packets. One per recorder; sessions get a {@link CaptureSocket} each.
  */
-export class CaptureSocket {
-  readonly #socket: Socket;
-  readonly #sinks = new Map<number, PacketSink>();
+export class CaptureThread {
+  readonly #worker: Worker;
+  readonly #pending = new Map<number, (reply: Reply) => void>();
+  readonly #listeners = new Map<number, (event: Exclude<CaptureEvent, Reply>) => void>();
+  #nextId = 1;
   #closed = false;
-  /** Packets that arrived for no registered SSRC. */
-  unroutedPackets = 0;
-  /** Packets received in total. */
-  receivedPackets = 0;
+  #failure: Error | undefined;
 
-  private constructor(socket: Socket) {
-    this.#socket = socket;
-    socket.on('message', (packet) => this.#onPacket(packet));
+  private constructor(worker: Worker) {
+    this.#worker = worker;
+    worker.on('message', (event: CaptureEvent) => this.#onEvent(event));
+    worker.on('error', (error) => this.#fail(error));
+    worker.on('exit', (code) => {
+      if (!this.#closed) this.#fail(new SfuRecorderError('ERR_CAPTURE_THREAD', `the capture thread exited (code ${code})`));
+    });
   }
 
-  /** Binds a socket on an ephemeral port. */
-  static async open(options: CaptureSocketOptions = {}): Promise<CaptureSocket> {
-    const socket = createSocket({ type: 'udp4', recvBufferSize: options.receiveBufferBytes ?? 8 * 1024 * 1024 });
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject);
-      socket.bind(0, options.ip ?? '127.0.0.1', () => {
-        socket.off('error', reject);
-        resolve();
-      });
-    });
-    return new CaptureSocket(socket);
+  static start(options: CaptureThreadOptions = {}): CaptureThread {
+    return new CaptureThread(startCaptureWorker({ flushIntervalMs: options.flushIntervalMs ?? 100 }));
   }
 
   get closed(): boolean {
     return this.#closed;
   }
 
-  get address(): { ip: string; port: number } {
-    const { address, port } = this.#socket.address();
-    return { ip: address, port };
+  /** Binds a new UDP socket on the capture thread (ephemeral port). */
+  async openSocket(options: { ip?: string; receiveBufferBytes?: number } = {}): Promise<CaptureSocket> {
+    const reply = await this.request({
+      op: 'bind',
+      ip: options.ip ?? '127.0.0.1',
+      // Capped by net.core.rmem_max; the kernel reports what it granted.
+      receiveBufferBytes: options.receiveBufferBytes ?? 8 * 1024 * 1024,
+    });
+    return new CaptureSocket(this, reply.socketId!, { ip: reply.ip!, port: reply.port! }, reply.receiveBufferBytes!);
   }
 
-  /** The receive buffer the kernel actually granted. */
-  get receiveBufferBytes(): number {
-    return this.#socket.getRecvBufferSize();
-  }
-
-  route(ssrc: number, sink: PacketSink): void {
-    this.#sinks.set(ssrc, sink);
-  }
-
-  unroute(ssrc: number): void {
-    this.#sinks.delete(ssrc);
-  }
-
-  close(): void {
+  /** Stops the thread. Sockets still open are closed without flushing: close them first. */
+  async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#sinks.clear();
-    this.#socket.close();
+    await this.#worker.terminate();
   }
 
-  #onPacket(packet: Buffer): void {
-    this.receivedPackets++;
-    const arrival = monotonicMs();
-    if (isRtcp(packet)) {
-      for (const part of splitRtcp(packet)) this.#deliver(part.ssrc, JournalRecordKind.Rtcp, part.packet, arrival);
+  /** @internal */
+  request(request: DistributiveOmit<CaptureRequest, 'id'>): Promise<Reply> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    if (this.#closed) return Promise.reject(new SfuRecorderError('ERR_CAPTURE_CLOSED', 'the capture thread is closed'));
+    const id = this.#nextId++;
+    return new Promise<Reply>((resolve, reject) => {
+      this.#pending.set(id, (reply) =>
+        reply.error && request.op !== 'close' ? reject(new SfuRecorderError('ERR_CAPTURE', reply.error)) : resolve(reply),
+      );
+      this.#worker.postMessage({ ...request, id });
+    });
+  }
+
+  /** @internal */
+  listen(socketId: number, listener: ((event: Exclude<CaptureEvent, Reply>) => void) | undefined): void {
+    if (listener) this.#listeners.set(socketId, listener);
+    else this.#listeners.delete(socketId);
+  }
+
+  #onEvent(event: CaptureEvent): void {
+    if (event.op === 'reply') {
+      const settle = this.#pending.get(event.id);
+      this.#pending.delete(event.id);
+      settle?.(event);
       return;
     }
-    const ssrc = rtpSsrc(packet);
-    if (ssrc !== undefined) this.#deliver(ssrc, JournalRecordKind.Rtp, packet, arrival);
+    this.#listeners.get(event.socketId)?.(event);
   }
 
-  #deliver(ssrc: number, kind: JournalRecordKind, packet: Buffer, arrival: number): void {
-    const sink = this.#sinks.get(ssrc);
-    if (sink) sink(kind, packet, arrival);
-    else this.unroutedPackets++;
+  #fail(error: Error): void {
+    if (this.#failure) return;
+    this.#failure = error;
+    for (const settle of this.#pending.values()) settle({ op: 'reply', id: 0, error: error.message });
+    this.#pending.clear();
   }
+}
+
+/** A journal being written on the capture thread. */
+export interface CaptureJournal {
+  readonly path: string;
+  readonly header: JournalHeader;
+  /** The first write error, if any (the journal stops growing after one). */
+  readonly error: Error | undefined;
+  /** Stops routing its SSRC and closes the file once everything received is written. */
+  close(): Promise<void>;
+}
+
+/**
+ * One session's UDP socket on the capture thread: the session's PlainTransport sends
+ * every tapped consumer here, and each SSRC goes to its journal.
+ */
+export class CaptureSocket {
+  readonly #thread: CaptureThread;
+  readonly #socketId: number;
+  readonly #journalErrors = new Map<number, Error>();
+  /** Where the PlainTransport must send. */
+  readonly address: { ip: string; port: number };
+  /** The receive buffer the kernel actually granted. */
+  readonly receiveBufferBytes: number;
+  #closed = false;
+  #error: Error | undefined;
+
+  /** @internal Use {@link CaptureThread.openSocket}. */
+  constructor(thread: CaptureThread, socketId: number, address: { ip: string; port: number }, receiveBufferBytes: number) {
+    this.#thread = thread;
+    this.#socketId = socketId;
+    this.address = address;
+    this.receiveBufferBytes = receiveBufferBytes;
+    thread.listen(socketId, (event) => {
+      if (event.op === 'journal-error') this.#journalErrors.set(event.ssrc, new Error(event.message));
+      else this.#error = new SfuRecorderError('ERR_CAPTURE_SOCKET', `capture socket failed: ${event.message}`);
+    });
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Set when the socket itself failed. */
+  get error(): Error | undefined {
+    return this.#error;
+  }
+
+  /** Creates the journal file (it must not exist) and routes `header.ssrc` into it. */
+  async openJournal(path: string, header: JournalHeader): Promise<CaptureJournal> {
+    await this.#thread.request({ op: 'open', socketId: this.#socketId, path, header });
+    const ssrc = header.ssrc;
+    const errors = this.#journalErrors;
+    let closing: Promise<void> | undefined;
+    return {
+      path,
+      header,
+      get error() {
+        return errors.get(ssrc);
+      },
+      close: () => {
+        closing ??= this.#closed
+          ? Promise.resolve()
+          : this.#thread.request({ op: 'close', socketId: this.#socketId, ssrc }).then(
+              (reply) => {
+                if (reply.error && !errors.has(ssrc)) errors.set(ssrc, new Error(reply.error));
+              },
+              () => undefined,
+            );
+        return closing;
+      },
+    };
+  }
+
+  /** Packets received in total, and those for no open journal. */
+  async stats(): Promise<{ received: number; unrouted: number }> {
+    const reply = await this.#thread.request({ op: 'stats', socketId: this.#socketId });
+    return { received: reply.received ?? 0, unrouted: reply.unrouted ?? 0 };
+  }
+
+  /** Closes the socket and every journal still open (everything received is written). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#thread.request({ op: 'unbind', socketId: this.#socketId }).catch(() => undefined);
+    this.#thread.listen(this.#socketId, undefined);
+  }
+}
+
+/**
+ * Starts `capture-worker`: the built `.js` next to this module when there is one (the
+ * published package), else the TypeScript source through tsx (tests and `tsx` runs).
+ */
+function startCaptureWorker(workerData: { flushIntervalMs: number }): Worker {
+  const built = new URL('./capture-worker.js', import.meta.url);
+  if (existsSync(fileURLToPath(built))) return new Worker(built, { workerData });
+  const source = pathToFileURL(fileURLToPath(new URL('./capture-worker.ts', import.meta.url))).href;
+  const loader = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(source)}); })
+    .catch((error) => { setImmediate(() => { throw error; }); });`;
+  return new Worker(loader, { eval: true, workerData });
 }

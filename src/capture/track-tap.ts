@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import type { types as ms } from 'mediasoup';
-import type { CaptureSocket } from './capture-socket.js';
+import type { CaptureJournal, CaptureSocket } from './capture-socket.js';
 import { assertRecordable } from './codecs.js';
-import { JournalWriter, monotonicMs, type JournalHeader } from './journal.js';
+import { monotonicMs, type JournalHeader } from './journal.js';
 
 /** Who a tapped track belongs to, and where its journal goes. */
 export interface TrackTapOptions {
@@ -41,8 +41,7 @@ export class TrackTap {
   readonly trackId: string;
   readonly producer: ms.Producer;
   readonly consumer: ms.Consumer;
-  readonly journal: JournalWriter;
-  readonly #socket: CaptureSocket;
+  readonly journal: CaptureJournal;
   readonly #listener: TrackTapListener;
   readonly #keyFrameRetryMs: number;
   #keyFrameTimer: NodeJS.Timeout | undefined;
@@ -53,7 +52,7 @@ export class TrackTap {
   private constructor(
     producer: ms.Producer,
     consumer: ms.Consumer,
-    journal: JournalWriter,
+    journal: CaptureJournal,
     options: TrackTapOptions,
     listener: TrackTapListener,
   ) {
@@ -61,7 +60,6 @@ export class TrackTap {
     this.producer = producer;
     this.consumer = consumer;
     this.journal = journal;
-    this.#socket = options.socket;
     this.#listener = listener;
     this.#keyFrameRetryMs = options.keyFrameRetryMs ?? 500;
   }
@@ -100,15 +98,14 @@ export class TrackTap {
       monoToEpochMs: options.monoToEpochMs,
       createdAt: monotonicMs() + options.monoToEpochMs,
     };
-    let journal: JournalWriter;
+    let journal: CaptureJournal;
     try {
-      journal = new JournalWriter(join(options.sessionDir, options.journal), header);
+      journal = await options.socket.openJournal(join(options.sessionDir, options.journal), header);
     } catch (error) {
       consumer.close();
       throw error;
     }
     const tap = new TrackTap(producer, consumer, journal, options, listener);
-    options.socket.route(ssrc, (kind, packet, arrival) => journal.append(kind, packet, arrival));
     tap.#watch();
     if (!options.paused) await tap.resume();
     return tap;
@@ -145,10 +142,7 @@ export class TrackTap {
     if (this.#closed) return;
     this.#closed = true;
     this.#stopKeyFrameRequests();
-    const ssrc = this.journal.header.ssrc;
     if (!this.consumer.closed) this.consumer.close();
-    // Late packets still in the socket for this SSRC are worthless once the track is over.
-    this.#socket.unroute(ssrc);
     await this.journal.close();
   }
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync, renameSync } from 'node:fs';
 import { EventEmitter } from 'eventemitter3';
 import type { types as ms } from 'mediasoup';
-import { CaptureSocket } from '../capture/capture-socket.js';
+import type { CaptureSocket, CaptureThread } from '../capture/capture-socket.js';
 import { monotonicMs } from '../capture/journal.js';
 import { TrackTap, type TrackTapListener } from '../capture/track-tap.js';
 import { assertSafeId } from '../config/ids.js';
@@ -58,6 +58,8 @@ export interface RecordingSessionOptions {
   sessionId?: string;
   router: ms.Router;
   spoolDir: string;
+  /** The recorder's capture thread; the session binds its socket there. */
+  captureThread: CaptureThread;
   rtpCapabilities: ms.RtpCapabilities;
   /** Persisted in `session.json` so recovery finalises with the same settings. Never credentials. */
   manifestOptions: Record<string, unknown>;
@@ -117,7 +119,7 @@ export class RecordingSession extends EventEmitter<RecordingSessionEvents> {
     assertSafeId('sessionId', sessionId);
     const dir = sessionPaths.dir(options.spoolDir, options.roomId, sessionId);
     mkdirSync(sessionPaths.tracksDir(dir), { recursive: true });
-    const socket = await CaptureSocket.open();
+    const socket = await options.captureThread.openSocket();
     let transport: ms.PlainTransport;
     try {
       transport = await options.router.createPlainTransport({
@@ -128,7 +130,7 @@ export class RecordingSession extends EventEmitter<RecordingSessionEvents> {
       });
       await transport.connect({ ip: socket.address.ip, port: socket.address.port });
     } catch (error) {
-      socket.close();
+      await socket.close();
       throw error;
     }
     // One offset for the whole session keeps every track on the same wall clock.
@@ -305,7 +307,7 @@ export class RecordingSession extends EventEmitter<RecordingSessionEvents> {
     this.#timeline.append({ type: 'session-ended', at, reason });
     this.#timeline.close();
     if (!this.#transport.closed) this.#transport.close();
-    this.#socket.close();
+    await this.#socket.close();
     writeManifest(this.dir, { ...this.#manifest, state: 'ended' });
     return this.#allStreams;
   }

@@ -1,4 +1,5 @@
 import type { types as ms } from 'mediasoup';
+import type { CaptureThread } from '../capture/capture-socket.js';
 import { recorderRtpCapabilities } from '../capture/codecs.js';
 import { assertSafeId } from '../config/ids.js';
 import { SfuRecorderError } from '../errors.js';
@@ -9,6 +10,7 @@ import { RecordingSession, type StreamRef } from './recording-session.js';
 /** What a room reports to the recorder that owns it. */
 export interface RoomHost {
   spoolDir: string;
+  captureThread: CaptureThread;
   identifyProducer: IdentifyProducer;
   gracePeriodMs: number;
   newSessionId: (() => string) | undefined;
@@ -181,6 +183,7 @@ export class RoomRecorder {
       ...(this.#host.newSessionId ? { sessionId: this.#host.newSessionId() } : {}),
       router: this.router,
       spoolDir: this.#host.spoolDir,
+      captureThread: this.#host.captureThread,
       rtpCapabilities: this.#rtpCapabilities,
       manifestOptions: this.#manifestOptions,
       paused: this.#paused,

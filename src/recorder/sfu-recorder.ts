@@ -35,6 +35,7 @@ import { identifyFromAppData, type IdentifyProducer } from './identity.js';
 import { RoomRecorder, type RoomHost } from './room-recorder.js';
 import { SessionFinaliser, type FinaliseOptions } from './session-finaliser.js';
 import { sweepSpool } from '../spool/sweep.js';
+import { CaptureThread } from '../capture/capture-socket.js';
 
 /** Options of {@link SfuRecorder.create}. */
 export interface SfuRecorderOptions extends FinaliseOptions {
@@ -131,6 +132,7 @@ export class SfuRecorder extends EventEmitter<SfuRecorderEvents> {
   readonly #defaultDestination: UploadDestination;
   readonly #defaultWebhook: RoomRecordingConfig['webhook'];
   readonly #keepSessionsMs: number;
+  readonly #captureThread: CaptureThread;
   #sweepTimer: NodeJS.Timeout | undefined;
   readonly #rooms = new Map<string, RoomRecorder>();
   readonly #finaliser: SessionFinaliser;
@@ -170,8 +172,10 @@ export class SfuRecorder extends EventEmitter<SfuRecorderEvents> {
     if (!Number.isFinite(gracePeriodMs) || gracePeriodMs < 0) {
       throw new SfuRecorderError('ERR_INVALID_CONFIG', `gracePeriodMs must be a number >= 0 (got ${gracePeriodMs})`);
     }
+    this.#captureThread = CaptureThread.start();
     this.#host = {
       spoolDir,
+      captureThread: this.#captureThread,
       identifyProducer: options.identifyProducer ?? identifyFromAppData,
       gracePeriodMs,
       newSessionId: options.newSessionId,
@@ -311,7 +315,8 @@ export class SfuRecorder extends EventEmitter<SfuRecorderEvents> {
 
   /**
    * Ends every room's session, waits for their finalisation (unless
-   * `{ finalise: false }`: the spool keeps them for the next start), and releases everything.
+   * `{ finalise: false }`: the spool keeps them for the next start), and releases
+   * everything, including the capture thread (which keeps the process alive until then).
    */
   async close(options: { finalise?: boolean } = {}): Promise<void> {
     if (this.#closed) return;
@@ -319,6 +324,7 @@ export class SfuRecorder extends EventEmitter<SfuRecorderEvents> {
     if (this.#sweepTimer) clearInterval(this.#sweepTimer);
     if (options.finalise === false) this.#finaliser.pause();
     await Promise.all([...this.#rooms.values()].map((room) => room.close('recorder-closed')));
+    await this.#captureThread.close();
     if (options.finalise !== false) await this.whenIdle();
     await this.#finaliser.close();
     await this.#delivery.close();

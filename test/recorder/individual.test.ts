@@ -185,6 +185,7 @@ describe('sessions without media and bad input', () => {
     });
     const recorder = await SfuRecorder.create({ spoolDir: tempDir('spool'), recoverOnStart: false, defaultStorage: { root: tempDir('storage') } });
     const errors: Error[] = [];
+    const firstError = new Promise((resolve) => recorder.once('error', resolve));
     recorder.on('error', (error) => errors.push(error));
     await recorder.enableRoom({ roomId: 'pcmu', router });
     const transport = await router.createPlainTransport({ listenInfo: { protocol: 'udp', ip: '127.0.0.1' }, comedia: true, rtcpMux: true });
@@ -193,6 +194,7 @@ describe('sessions without media and bad input', () => {
       rtpParameters: { codecs: [{ mimeType: 'audio/PCMU', payloadType: 0, clockRate: 8000, channels: 1 }], encodings: [{ ssrc: 1111 }] },
       appData: { peerId: 'old-phone' },
     });
+    await firstError;
     await sleep(200);
     expect(errors.map((e) => e.message)).toEqual([expect.stringMatching(/audio\/PCMU, which cannot be recorded/)]);
     await recorder.close();

@@ -1,0 +1,31 @@
+import type { JournalHeader } from './journal.js';
+
+/** What the capture thread is started with. */
+export interface CaptureWorkerData {
+  flushIntervalMs: number;
+}
+
+/** Requests to the capture thread; each is answered by a `reply` with the same id. */
+export type CaptureRequest =
+  | { op: 'bind'; id: number; ip: string; receiveBufferBytes: number }
+  | { op: 'unbind'; id: number; socketId: number }
+  | { op: 'open'; id: number; socketId: number; path: string; header: JournalHeader }
+  | { op: 'close'; id: number; socketId: number; ssrc: number }
+  | { op: 'stats'; id: number; socketId: number };
+
+/** What the capture thread says. */
+export type CaptureEvent =
+  | {
+      op: 'reply';
+      id: number;
+      error?: string;
+      socketId?: number;
+      ip?: string;
+      port?: number;
+      receiveBufferBytes?: number;
+      bytesWritten?: number;
+      received?: number;
+      unrouted?: number;
+    }
+  | { op: 'journal-error'; socketId: number; ssrc: number; message: string }
+  | { op: 'socket-error'; socketId: number; message: string };

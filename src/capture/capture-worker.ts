@@ -1,0 +1,109 @@
+/**
+ * The capture thread: owns the sessions' UDP sockets and their journals, so that
+ * nothing the host application does on its own event loop (signalling, JSON, garbage
+ * collection) can hold packets up long enough for the kernel to drop them. One thread
+ * serves every session of a recorder. Started by {@link CaptureThread}; speaks the
+ * messages in `capture-protocol.ts`.
+ */
+import { createSocket, type Socket } from 'node:dgram';
+import { parentPort, workerData } from 'node:worker_threads';
+import type { CaptureEvent, CaptureRequest, CaptureWorkerData } from './capture-protocol.js';
+import { JournalRecordKind, JournalWriter, monotonicMs } from './journal.js';
+import { isRtcp, rtpSsrc, splitRtcp } from './rtp-demux.js';
+
+interface BoundSocket {
+  socket: Socket;
+  journals: Map<number, JournalWriter>;
+  received: number;
+  unrouted: number;
+}
+
+const port = parentPort!;
+const options = workerData as CaptureWorkerData;
+const sockets = new Map<number, BoundSocket>();
+let nextSocketId = 1;
+
+const send = (event: CaptureEvent): void => port.postMessage(event);
+
+function deliver(bound: BoundSocket, socketId: number, ssrc: number, kind: JournalRecordKind, packet: Buffer, arrival: number): void {
+  const journal = bound.journals.get(ssrc);
+  if (!journal) {
+    bound.unrouted++;
+    return;
+  }
+  if (journal.error) return;
+  journal.append(kind, packet, arrival);
+  // A failed write is reported once; the journal ignores packets after it.
+  const failure = journal.error as Error | undefined;
+  if (failure) send({ op: 'journal-error', socketId, ssrc, message: failure.message });
+}
+
+function bind(ip: string, receiveBufferBytes: number): Promise<{ socketId: number; ip: string; port: number; receiveBufferBytes: number }> {
+  const socketId = nextSocketId++;
+  const socket = createSocket({ type: 'udp4', recvBufferSize: receiveBufferBytes });
+  const bound: BoundSocket = { socket, journals: new Map(), received: 0, unrouted: 0 };
+  socket.on('message', (packet) => {
+    bound.received++;
+    const arrival = monotonicMs();
+    if (isRtcp(packet)) {
+      for (const part of splitRtcp(packet)) deliver(bound, socketId, part.ssrc, JournalRecordKind.Rtcp, part.packet, arrival);
+      return;
+    }
+    const ssrc = rtpSsrc(packet);
+    if (ssrc !== undefined) deliver(bound, socketId, ssrc, JournalRecordKind.Rtp, packet, arrival);
+  });
+  return new Promise((resolve, reject) => {
+    socket.once('error', reject);
+    socket.bind(0, ip, () => {
+      socket.off('error', reject);
+      socket.on('error', (error) => send({ op: 'socket-error', socketId, message: error.message }));
+      sockets.set(socketId, bound);
+      const address = socket.address();
+      resolve({ socketId, ip: address.address, port: address.port, receiveBufferBytes: socket.getRecvBufferSize() });
+    });
+  });
+}
+
+function socketOf(socketId: number): BoundSocket {
+  const bound = sockets.get(socketId);
+  if (!bound) throw new Error(`capture socket ${socketId} is not bound`);
+  return bound;
+}
+
+async function handle(request: CaptureRequest): Promise<Omit<Extract<CaptureEvent, { op: 'reply' }>, 'op' | 'id'>> {
+  switch (request.op) {
+    case 'bind':
+      return bind(request.ip, request.receiveBufferBytes);
+    case 'open': {
+      const bound = socketOf(request.socketId);
+      bound.journals.set(request.header.ssrc, new JournalWriter(request.path, request.header, { flushIntervalMs: options.flushIntervalMs }));
+      return {};
+    }
+    case 'close': {
+      const bound = sockets.get(request.socketId);
+      const journal = bound?.journals.get(request.ssrc);
+      bound?.journals.delete(request.ssrc);
+      await journal?.close();
+      return { bytesWritten: journal?.bytesWritten ?? 0, ...(journal?.error ? { error: journal.error.message } : {}) };
+    }
+    case 'stats': {
+      const bound = socketOf(request.socketId);
+      return { received: bound.received, unrouted: bound.unrouted };
+    }
+    case 'unbind': {
+      const bound = sockets.get(request.socketId);
+      sockets.delete(request.socketId);
+      if (!bound) return {};
+      bound.socket.close();
+      await Promise.all([...bound.journals.values()].map((journal) => journal.close()));
+      return {};
+    }
+  }
+}
+
+port.on('message', (request: CaptureRequest) => {
+  handle(request).then(
+    (result) => send({ op: 'reply', id: request.id, ...result }),
+    (error: unknown) => send({ op: 'reply', id: request.id, error: error instanceof Error ? error.message : String(error) }),
+  );
+});
