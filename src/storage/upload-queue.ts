@@ -1,14 +1,13 @@
 import { createHash } from 'node:crypto';
-import { mkdir, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { rm, stat } from 'node:fs/promises';
 import { EventEmitter } from 'eventemitter3';
 import type { Logger } from '../config/logger.js';
 import { redact } from '../config/redact.js';
 import type { RetentionConfig } from '../config/room-config.js';
 import { SfuRecorderError } from '../errors.js';
-import { readJsonDir, writeJsonAtomic } from './json-file.js';
 import { assertSafeKey } from './key-layout.js';
-import { backoffDelay, DEFAULT_UPLOAD_RETRY, resolveRetryPolicy, withinBudget, type RetryPolicy } from './retry.js';
+import { PersistentQueue } from './persistent-queue.js';
+import { backoffDelay, DEFAULT_UPLOAD_RETRY, resolveRetryPolicy, type RetryPolicy } from './retry.js';
 import {
   assertRecordingMetadata,
   isRetryableUploadError,
@@ -105,35 +104,38 @@ export interface EnqueueUpload {
  * failed entry keeps its spool file. One process per outbox directory.
  */
 export class UploadQueue extends EventEmitter<UploadQueueEvents> {
-  readonly #dir: string;
+  readonly #queue: PersistentQueue<UploadEntry>;
   readonly #retry: RetryPolicy;
-  readonly #concurrency: number;
   readonly #logger: Logger;
   readonly #beforeSettle: UploadQueueOptions['beforeSettle'];
   readonly #destinations = new Map<string, UploadDestination>();
-  readonly #entries = new Map<string, UploadEntry>();
-  readonly #inFlight = new Map<string, AbortController>();
   readonly #rerun = new Set<string>();
   readonly #waitingForDestination = new Set<string>();
-  readonly #cleaning = new Set<Promise<void>>();
-  #idleWaiters: Array<() => void> = [];
-  #timer: NodeJS.Timeout | undefined;
-  #ready: Promise<void> | undefined;
-  #closed = false;
 
   constructor(options: UploadQueueOptions) {
     super();
-    this.#dir = options.dir;
     this.#retry = resolveRetryPolicy('retry', options.retry, DEFAULT_UPLOAD_RETRY);
-    this.#concurrency = Math.max(1, options.concurrency ?? 2);
     this.#logger = options.logger ?? {};
     this.#beforeSettle = options.beforeSettle;
+    this.#queue = new PersistentQueue<UploadEntry>({
+      dir: options.dir,
+      concurrency: options.concurrency ?? 2,
+      start: (entry) => this.#start(entry),
+      afterAttempt: (entry) => this.#afterAttempt(entry),
+      visitSettled: (entry, now) => this.#visitSettled(entry, now),
+      loaded: (entries) => {
+        if (entries.length === 0) return;
+        const pending = entries.filter((e) => e.state === 'pending').length;
+        this.#log('info', 'upload outbox resumed', { pending, total: entries.length });
+      },
+      unreadable: (file, error) => this.#log('error', 'unreadable upload outbox entry left in place', { file, error }),
+    });
     for (const destination of options.destinations ?? []) this.registerDestination(destination);
   }
 
   /** True once {@link UploadQueue.close} was called. */
   get closed(): boolean {
-    return this.#closed;
+    return this.#queue.closed;
   }
 
   /**
@@ -145,7 +147,7 @@ export class UploadQueue extends EventEmitter<UploadQueueEvents> {
     if (known === destination) return;
     this.#destinations.set(destination.id, destination);
     this.#waitingForDestination.clear();
-    this.#schedule();
+    this.#queue.schedule();
   }
 
   /**
@@ -153,8 +155,7 @@ export class UploadQueue extends EventEmitter<UploadQueueEvents> {
    * Called by the first {@link UploadQueue.enqueue} too; calling it again does nothing.
    */
   resume(): Promise<void> {
-    this.#ready ??= this.#load();
-    return this.#ready;
+    return this.#queue.resume();
   }
 
   /**
@@ -177,15 +178,15 @@ export class UploadQueue extends EventEmitter<UploadQueueEvents> {
     await this.resume();
     const id = entryId(destination, request.key);
     const now = Date.now();
-    const running = this.#entries.get(id);
-    if (running && this.#inFlight.has(id)) {
+    const running = this.#queue.entries.get(id);
+    if (running && this.#queue.isInFlight(id)) {
       // Same key enqueued again while it uploads: take the new file and upload once more
       // after the current attempt (the attempt works on this same object).
       running.file = request.file;
       running.metadata = request.metadata;
       running.keepFile = request.retention?.keepUploadedFiles ?? false;
       if (request.context !== undefined) running.context = request.context;
-      await this.#persist(running);
+      await this.#queue.persist(running);
       this.#rerun.add(id);
       return structuredClone(running);
     }
@@ -204,15 +205,15 @@ export class UploadQueue extends EventEmitter<UploadQueueEvents> {
       nextAttemptAt: now,
     };
     if (request.context !== undefined) entry.context = request.context;
-    await this.#persist(entry);
-    this.#entries.set(id, entry);
-    this.#schedule();
+    await this.#queue.persist(entry);
+    this.#queue.entries.set(id, entry);
+    this.#queue.schedule();
     return structuredClone(entry);
   }
 
   /** Entries currently in the outbox (copies). */
   list(): UploadEntry[] {
-    return [...this.#entries.values()].map((entry) => structuredClone(entry));
+    return [...this.#queue.entries.values()].map((entry) => structuredClone(entry));
   }
 
   /** Puts failed entries back to pending with a fresh budget; returns how many. */
@@ -220,17 +221,17 @@ export class UploadQueue extends EventEmitter<UploadQueueEvents> {
     this.#assertOpen();
     await this.resume();
     let count = 0;
-    for (const entry of this.#entries.values()) {
+    for (const entry of this.#queue.entries.values()) {
       if (entry.state !== 'failed') continue;
       entry.state = 'pending';
       entry.attempts = 0;
       delete entry.firstAttemptAt;
       delete entry.lastError;
       entry.nextAttemptAt = Date.now();
-      await this.#persist(entry);
+      await this.#queue.persist(entry);
       count++;
     }
-    this.#schedule();
+    this.#queue.schedule();
     return count;
   }
 
@@ -239,10 +240,8 @@ export class UploadQueue extends EventEmitter<UploadQueueEvents> {
    * down this waits until the retry budget runs out; an entry whose destination is never
    * registered keeps it waiting (or until {@link UploadQueue.close}).
    */
-  async idle(): Promise<void> {
-    await this.resume();
-    if (this.#isIdle()) return;
-    await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
+  idle(): Promise<void> {
+    return this.#queue.idle();
   }
 
   /**
@@ -250,79 +249,36 @@ export class UploadQueue extends EventEmitter<UploadQueueEvents> {
    * the aborted attempt) and waits for them to unwind. Destinations are not closed.
    */
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    clearTimeout(this.#timer);
-    const running = [...this.#inFlight.values()];
-    for (const controller of running) controller.abort(new SfuRecorderError('ERR_CLOSED', 'upload queue closed'));
-    while (this.#inFlight.size > 0) await new Promise((resolve) => setTimeout(resolve, 10));
-    await Promise.all(this.#cleaning);
-    for (const resolve of this.#idleWaiters.splice(0)) resolve();
+    if (this.#queue.closed) return;
+    await this.#queue.close(new SfuRecorderError('ERR_CLOSED', 'upload queue closed'));
     this.removeAllListeners();
   }
 
-  async #load(): Promise<void> {
-    await mkdir(this.#dir, { recursive: true });
-    const entries = await readJsonDir<UploadEntry>(this.#dir, (file, error) =>
-      this.#log('error', 'unreadable upload outbox entry left in place', { file, error }),
-    );
-    for (const entry of entries) {
-      if (entry.version !== 1 || typeof entry.id !== 'string' || this.#entries.has(entry.id)) continue;
-      this.#entries.set(entry.id, entry);
+  // A due pending entry can start once its destination is registered.
+  #start(entry: UploadEntry): ((signal: AbortSignal) => Promise<void>) | undefined {
+    const destination = this.#destinations.get(entry.destination);
+    if (!destination) {
+      if (!this.#waitingForDestination.has(entry.id)) {
+        this.#waitingForDestination.add(entry.id);
+        this.#log('warn', 'upload waits until its destination is registered', {
+          destination: entry.destination,
+          key: entry.key,
+        });
+      }
+      return undefined;
     }
-    if (entries.length > 0) {
-      const pending = entries.filter((e) => e.state === 'pending').length;
-      this.#log('info', 'upload outbox resumed', { pending, total: entries.length });
-    }
-    this.#schedule();
+    return (signal) => this.#attempt(entry, destination, signal);
   }
 
-  // Starts every due entry (up to the concurrency), finishes due spool deletions, and
-  // arms one timer for the next thing that becomes due.
-  #schedule(): void {
-    if (this.#closed || this.#ready === undefined) return;
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    const now = Date.now();
-    let nextWake = Infinity;
-    for (const entry of this.#entries.values()) {
-      if (entry.state === 'stored') {
-        if (entry.deleteFileAt === undefined || entry.deleteFileAt <= now) void this.#finishStored(entry);
-        else nextWake = Math.min(nextWake, entry.deleteFileAt);
-        continue;
-      }
-      if (entry.state !== 'pending' || this.#inFlight.has(entry.id)) continue;
-      if (entry.nextAttemptAt > now) {
-        nextWake = Math.min(nextWake, entry.nextAttemptAt);
-        continue;
-      }
-      if (this.#inFlight.size >= this.#concurrency) continue;
-      const destination = this.#destinations.get(entry.destination);
-      if (!destination) {
-        if (!this.#waitingForDestination.has(entry.id)) {
-          this.#waitingForDestination.add(entry.id);
-          this.#log('warn', 'upload waits until its destination is registered', {
-            destination: entry.destination,
-            key: entry.key,
-          });
-        }
-        continue;
-      }
-      void this.#attempt(entry, destination);
-    }
-    if (nextWake !== Infinity) {
-      // setTimeout's limit is 2^31-1 ms; wake up earlier and re-check rather than overflow.
-      const delay = Math.min(Math.max(0, nextWake - now), 2 ** 31 - 1);
-      this.#timer = setTimeout(() => this.#schedule(), delay);
-      this.#timer.unref();
-    }
-    this.#checkIdle();
+  // Stored entries: finish due spool deletions, or say when the next one is due.
+  #visitSettled(entry: UploadEntry, now: number): number | undefined {
+    if (entry.state !== 'stored') return undefined;
+    if (entry.deleteFileAt !== undefined && entry.deleteFileAt > now) return entry.deleteFileAt;
+    void this.#finishStored(entry);
+    return undefined;
   }
 
-  async #attempt(entry: UploadEntry, destination: UploadDestination): Promise<void> {
-    const controller = new AbortController();
-    this.#inFlight.set(entry.id, controller);
-    entry.firstAttemptAt ??= Date.now();
+  async #attempt(entry: UploadEntry, destination: UploadDestination, signal: AbortSignal): Promise<void> {
     let outcome: { result: UploadResult } | { failure: UploadFailure; aborted: boolean };
     try {
       const result = await destination.upload({
@@ -330,12 +286,12 @@ export class UploadQueue extends EventEmitter<UploadQueueEvents> {
         key: entry.key,
         contentType: entry.contentType,
         metadata: entry.metadata,
-        signal: controller.signal,
+        signal,
         onProgress: (loaded, total) => this.emit('progress', entry, loaded, total),
       });
       outcome = { result };
     } catch (error) {
-      outcome = { failure: toFailure(error), aborted: controller.signal.aborted };
+      outcome = { failure: toFailure(error), aborted: signal.aborted };
     }
     try {
       if ('result' in outcome) await this.#onStored(entry, outcome.result);
@@ -345,22 +301,23 @@ export class UploadQueue extends EventEmitter<UploadQueueEvents> {
       entry.nextAttemptAt = Date.now() + backoffDelay(Math.max(1, entry.attempts), this.#retry);
       this.#log('error', 'could not record upload outcome; will retry', { key: entry.key, error });
     }
-    this.#inFlight.delete(entry.id);
-    if (this.#rerun.delete(entry.id) && entry.state !== 'pending' && !this.#closed) {
-      entry.state = 'pending';
-      entry.attempts = 0;
-      entry.nextAttemptAt = Date.now();
-      delete entry.result;
-      delete entry.deleteFileAt;
-      await this.#persist(entry).catch((error: unknown) =>
-        this.#log('error', 'could not re-queue upload', { key: entry.key, error }),
-      );
-    }
-    this.#schedule();
+  }
+
+  // Enqueued again while uploading: upload once more, with the new file.
+  async #afterAttempt(entry: UploadEntry): Promise<void> {
+    if (!this.#rerun.delete(entry.id) || entry.state === 'pending' || this.#queue.closed) return;
+    entry.state = 'pending';
+    entry.attempts = 0;
+    entry.nextAttemptAt = Date.now();
+    delete entry.result;
+    delete entry.deleteFileAt;
+    await this.#queue.persist(entry).catch((error: unknown) =>
+      this.#log('error', 'could not re-queue upload', { key: entry.key, error }),
+    );
   }
 
   async #onStored(entry: UploadEntry, result: UploadResult): Promise<void> {
-    if (this.#closed) return;
+    if (this.#queue.closed) return;
     await this.#beforeSettle?.(entry, { result });
     const stored: UploadEntry = { ...entry, state: 'stored', result };
     delete stored.lastError;
@@ -368,21 +325,18 @@ export class UploadQueue extends EventEmitter<UploadQueueEvents> {
     if (typeof keep === 'number' && keep > 0) stored.deleteFileAt = Date.now() + keep;
     // Persist "stored" before touching the spool file: a crash in between must not
     // turn into a re-upload of a deleted file (which would be announced as failed).
-    await this.#persist(stored);
+    await this.#queue.persist(stored);
     Object.assign(entry, stored);
     this.#log('info', 'recording stored', { key: entry.key, location: result.location, sizeBytes: result.sizeBytes });
-    // The spool file is deleted by #schedule once the attempt has unwound.
+    // The spool file is deleted by #visitSettled once the attempt has unwound.
     this.emit('uploaded', structuredClone(entry), result);
   }
 
   async #onFailedAttempt(entry: UploadEntry, failure: UploadFailure): Promise<void> {
-    entry.attempts += 1;
     entry.lastError = failure;
-    const delay = backoffDelay(entry.attempts, this.#retry);
-    const nextAt = Date.now() + delay;
-    if (failure.retryable && withinBudget(entry.attempts, entry.firstAttemptAt ?? entry.createdAt, nextAt, this.#retry)) {
-      entry.nextAttemptAt = nextAt;
-      await this.#persist(entry);
+    const delay = this.#queue.countFailure(entry, this.#retry, failure.retryable);
+    if (delay !== undefined) {
+      await this.#queue.persist(entry);
       this.#log('warn', 'upload attempt failed; retrying', {
         key: entry.key,
         attempt: entry.attempts,
@@ -399,9 +353,9 @@ export class UploadQueue extends EventEmitter<UploadQueueEvents> {
           retryable: false,
         }
       : failure;
-    if (this.#closed) return;
+    if (this.#queue.closed) return;
     await this.#beforeSettle?.(entry, { failure: final });
-    await this.#persist({ ...entry, state: 'failed', lastError: final });
+    await this.#queue.persist({ ...entry, state: 'failed', lastError: final });
     entry.state = 'failed';
     entry.lastError = final;
     this.#log('error', 'upload failed; spool file kept', { key: entry.key, file: entry.file, error: final });
@@ -410,42 +364,22 @@ export class UploadQueue extends EventEmitter<UploadQueueEvents> {
 
   // Deletes the spool file per retention, then the entry.
   async #finishStored(entry: UploadEntry): Promise<void> {
-    if (!this.#entries.has(entry.id) || this.#inFlight.has(entry.id)) return;
-    this.#entries.delete(entry.id);
-    const cleanup = (async () => {
-      try {
-        if (entry.keepFile !== true) await rm(entry.file, { force: true });
-        await rm(this.#entryPath(entry.id), { force: true });
-      } catch (error) {
-        this.#log('warn', 'could not clean up after upload', { file: entry.file, error });
-      }
-    })();
-    this.#cleaning.add(cleanup);
-    await cleanup;
-    this.#cleaning.delete(cleanup);
-    this.#checkIdle();
-  }
-
-  #isIdle(): boolean {
-    if (this.#inFlight.size > 0 || this.#cleaning.size > 0) return false;
-    for (const entry of this.#entries.values()) if (entry.state === 'pending') return false;
-    return true;
-  }
-
-  #checkIdle(): void {
-    if (this.#idleWaiters.length > 0 && this.#isIdle()) for (const resolve of this.#idleWaiters.splice(0)) resolve();
-  }
-
-  #persist(entry: UploadEntry): Promise<void> {
-    return writeJsonAtomic(this.#entryPath(entry.id), entry);
-  }
-
-  #entryPath(id: string): string {
-    return join(this.#dir, `${id}.json`);
+    if (!this.#queue.entries.has(entry.id) || this.#queue.isInFlight(entry.id)) return;
+    this.#queue.entries.delete(entry.id);
+    await this.#queue.track(
+      (async () => {
+        try {
+          if (entry.keepFile !== true) await rm(entry.file, { force: true });
+          await this.#queue.remove(entry.id);
+        } catch (error) {
+          this.#log('warn', 'could not clean up after upload', { file: entry.file, error });
+        }
+      })(),
+    );
   }
 
   #assertOpen(): void {
-    if (this.#closed) throw new SfuRecorderError('ERR_CLOSED', 'upload queue is closed');
+    if (this.#queue.closed) throw new SfuRecorderError('ERR_CLOSED', 'upload queue is closed');
   }
 
   #log(level: 'info' | 'warn' | 'error', message: string, fields: Record<string, unknown>): void {
