@@ -1,3 +1,4 @@
+import { S3Client } from '@aws-sdk/client-s3';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
@@ -51,4 +52,14 @@ export async function startS3Server(bucket = 'bucket'): Promise<S3TestServer> {
       await rm(directory, { recursive: true, force: true });
     },
   };
+}
+
+/** An S3 client for the test server, to look at what landed in the bucket. */
+export function testS3Client(s3: S3TestServer, region = 'us-east-1'): S3Client {
+  return new S3Client({
+    region,
+    endpoint: s3.endpoint,
+    forcePathStyle: true,
+    credentials: { accessKeyId: TEST_S3_CREDENTIALS.key, secretAccessKey: TEST_S3_CREDENTIALS.secret },
+  });
 }

@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,7 +10,7 @@ import { SyntheticPeer, colorFor } from '../../src/testing/index.js';
 import { resolveFfmpegBinaries } from '../../src/ffmpeg/binaries.js';
 import { probeFile } from '../helpers/mux-probe.js';
 import { sleep, startRouter, tempDir } from '../helpers/recorder-fixtures.js';
-import { startS3Server, TEST_S3_CREDENTIALS, type S3TestServer } from '../helpers/s3-server.js';
+import { startS3Server, testS3Client, TEST_S3_CREDENTIALS, type S3TestServer } from '../helpers/s3-server.js';
 import { newWebhookSecret, startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
 
 const VIDEO = { width: 320, height: 180, bitrateKbps: 300 };
@@ -78,12 +78,7 @@ describe('a recorded session delivered to S3 with webhooks', () => {
   });
 
   it('stores the individual files and the composite under exactly the documented keys', async () => {
-    const client = new S3Client({
-      endpoint: s3.endpoint,
-      region: 'eu-west-1',
-      forcePathStyle: true,
-      credentials: { accessKeyId: TEST_S3_CREDENTIALS.key, secretAccessKey: TEST_S3_CREDENTIALS.secret },
-    });
+    const client = testS3Client(s3, 'eu-west-1');
     const listed = await client.send(new ListObjectsV2Command({ Bucket: s3.bucket }));
     const keys = (listed.Contents ?? []).map((o) => o.Key!).sort();
     const { sessionId, startedAt } = session!;

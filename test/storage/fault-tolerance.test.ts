@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { validateRoomRecordingConfig } from '../../src/config/room-config.js';
 import { RecordingDelivery, type RecordingFailedEvent, type RecordingStoredEvent } from '../../src/notify/delivery.js';
@@ -10,7 +11,7 @@ import { S3Destination } from '../../src/storage/s3-destination.js';
 import type { UploadEntry } from '../../src/storage/upload-queue.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { compositeMetadata, individualMetadata, makeRandomFile, makeTestMp4, spoolCopy, tempDir } from '../helpers/s3-fixtures.js';
-import { startS3Server, TEST_S3_CREDENTIALS, type S3TestServer } from '../helpers/s3-server.js';
+import { startS3Server, TEST_S3_CREDENTIALS, type S3TestServer, testS3Client } from '../helpers/s3-server.js';
 import { newWebhookSecret, startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
 
 const FAST_UPLOAD_RETRY = { initialDelayMs: 30, maxDelayMs: 200 };
@@ -31,12 +32,7 @@ beforeAll(async () => {
   work = await tempDir('fault');
   fixture = join(work, 'fixture.mp4');
   await makeTestMp4(fixture);
-  client = new S3Client({
-    region: 'us-east-1',
-    endpoint: s3.endpoint,
-    forcePathStyle: true,
-    credentials: { accessKeyId: TEST_S3_CREDENTIALS.key, secretAccessKey: TEST_S3_CREDENTIALS.secret },
-  });
+  client = testS3Client(s3);
 });
 
 afterAll(async () => {

@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { validateUploadConfig } from '../../src/config/room-config.js';
 import { RecordingDelivery, type RecordingFailedEvent, type RecordingStoredEvent } from '../../src/notify/delivery.js';
@@ -18,7 +19,7 @@ import {
   spoolCopy,
   tempDir,
 } from '../helpers/s3-fixtures.js';
-import { startS3Server, TEST_S3_CREDENTIALS, type S3TestServer } from '../helpers/s3-server.js';
+import { startS3Server, TEST_S3_CREDENTIALS, type S3TestServer, testS3Client } from '../helpers/s3-server.js';
 
 const ROOM = '61101349d0f56e684b608c08';
 const SESSION = '5fccb7dc72909272bf999014';
@@ -41,12 +42,7 @@ beforeAll(async () => {
   fixture = join(work, 'fixture.mp4');
   await makeTestMp4(fixture);
   fixtureBytes = await readFile(fixture);
-  client = new S3Client({
-    region: 'us-east-1',
-    endpoint: s3.endpoint,
-    forcePathStyle: true,
-    credentials: { accessKeyId: TEST_S3_CREDENTIALS.key, secretAccessKey: TEST_S3_CREDENTIALS.secret },
-  });
+  client = testS3Client(s3);
 });
 
 afterAll(async () => {
