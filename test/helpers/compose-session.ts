@@ -23,6 +23,13 @@ export interface SyntheticPeer {
   /** Share a screen instead of a camera. */
   source?: 'camera' | 'screen';
   streamId?: string;
+  /**
+   * Another stream of a peer listed before (e.g. its screen share next to its camera):
+   * only stream and track events, no `peer-joined` / `peer-left`. Give it its own `streamId`.
+   */
+  streamOnly?: boolean;
+  /** Flash and beep on the second (default true); false: a steady colour and tone. */
+  flash?: boolean;
 }
 
 export interface SyntheticSessionSpec {
@@ -40,6 +47,12 @@ export interface SyntheticSessionSpec {
   complete?: boolean;
   /** Extra timeline events (ms after the session start in `at`). */
   extraEvents?: TimelineEvent[];
+  /**
+   * Recording pauses (ms after the session start): `recording-paused` / `recording-resumed`
+   * in the timeline, and cut out of every file as the mux step does (the media of the span
+   * is removed and the stream's `cuts` lists it).
+   */
+  pauses?: Array<{ from: number; to: number }>;
 }
 
 export interface SyntheticSession {
@@ -72,17 +85,30 @@ export async function createSyntheticSession(dir: string, spec: SyntheticSession
       const streamId = peer.streamId ?? `${peer.peerId}-s1`;
       const leaveAt = peer.leaveAt ?? spec.durationMs;
       const seconds = (leaveAt - peer.joinAt) / 1000;
+      // Pauses inside this stream's span, in file-local seconds before the cut.
+      const cuts = (spec.pauses ?? [])
+        .map((p) => ({ from: Math.max(p.from, peer.joinAt), to: Math.min(p.to, leaveAt) }))
+        .filter((p) => p.to > p.from);
+      const cutSeconds = cuts.reduce((sum, c) => sum + (c.to - c.from) / 1000, 0);
+      const keep = cuts.length
+        ? `not(${cuts.map((c) => `gte(t,${(c.from - peer.joinAt) / 1000})*lt(t,${(c.to - peer.joinAt) / 1000})`).join('+')})`
+        : '';
+      const fileSeconds = seconds - cutSeconds;
       // Phase so that flashes and beeps land on the session's whole seconds in every file.
       const phase = ((peer.joinAt / 1000) % 1).toFixed(6);
-      const flash = `lt(mod(t+${phase},1),${FLASH_MS / 1000})`;
+      const flash = (peer.flash ?? true) ? `lt(mod(t+${phase},1),${FLASH_MS / 1000})` : '0';
       const off = peer.cameraOff;
       const offFrom = off ? (off.from - peer.joinAt) / 1000 : 0;
       const offTo = off ? ((off.to ?? leaveAt) - peer.joinAt) / 1000 : 0;
       const video =
         `color=c=${peer.colour}:s=${width}x${height}:r=${fps}:d=${seconds},format=yuv420p,` +
         `drawbox=c=white:t=fill:enable='${flash}'` +
-        (off ? `,drawbox=c=black:t=fill:enable='between(t,${offFrom},${offTo})'` : '');
-      const audio = `aevalsrc=exprs='(0.1+0.4*${flash})*sin(2*PI*${peer.toneHz}*t)':s=48000:d=${seconds}`;
+        (off ? `,drawbox=c=black:t=fill:enable='between(t,${offFrom},${offTo})'` : '') +
+        (keep ? `,select='${keep}',setpts=N/FRAME_RATE/TB` : '');
+      // With pauses: 10 ms audio frames, so that aselect cuts on the (10 ms aligned) pause edges.
+      const audio =
+        `aevalsrc=exprs='(0.1+0.4*${flash})*sin(2*PI*${peer.toneHz}*t)':s=48000${keep ? ':n=480' : ''}:d=${seconds}` +
+        (keep ? `,aselect='${keep}',asetpts=N/SR/TB` : '');
       const peerDir = sessionPaths.streamDir(dir, peer.peerId, streamId);
       mkdirSync(peerDir, { recursive: true });
       const file = sessionPaths.streamFile(dir, peer.peerId, streamId);
@@ -91,7 +117,7 @@ export async function createSyntheticSession(dir: string, spec: SyntheticSession
         [
           '-f', 'lavfi', '-i', video, '-f', 'lavfi', '-i', audio,
           '-c:v', 'libx264', '-preset', 'ultrafast', '-g', String(fps), '-pix_fmt', 'yuv420p',
-          '-c:a', 'aac', '-b:a', '96k', '-movflags', '+faststart', '-t', String(seconds), file,
+          '-c:a', 'aac', '-b:a', '96k', '-movflags', '+faststart', '-t', String(fileSeconds), file,
         ],
         { label: `synthetic peer ${peer.peerId}` },
       );
@@ -106,7 +132,7 @@ export async function createSyntheticSession(dir: string, spec: SyntheticSession
         file,
         startedAt: S + peer.joinAt,
         endedAt: S + leaveAt,
-        durationMs: leaveAt - peer.joinAt,
+        durationMs: leaveAt - peer.joinAt - cutSeconds * 1000,
         sizeBytes: statSync(file).size,
         video: {
           codec: 'h264',
@@ -118,7 +144,7 @@ export async function createSyntheticSession(dir: string, spec: SyntheticSession
           gaps: off ? [{ from: S + off.from, to: S + (off.to ?? leaveAt) }] : [],
         },
         audio: { codec: 'aac', sourceCodecs: ['audio/opus'], sampleRate: 48000, channels: 1, gaps: [] },
-        cuts: [],
+        cuts: cuts.map((c) => ({ from: S + c.from, to: S + c.to })),
       };
       writeFileSync(sessionPaths.streamResult(dir, peer.peerId, streamId), `${JSON.stringify(stream, null, 2)}\n`);
       return stream;
@@ -131,8 +157,10 @@ export async function createSyntheticSession(dir: string, spec: SyntheticSession
     const leaveAt = peer.leaveAt ?? spec.durationMs;
     const at = S + peer.joinAt;
     const common = { peerId: peer.peerId, streamId, producerId: `prod-${peer.peerId}` };
+    if (!peer.streamOnly) {
+      events.push({ type: 'peer-joined', at, peerId: peer.peerId, ...(peer.displayName ? { displayName: peer.displayName } : {}) });
+    }
     events.push(
-      { type: 'peer-joined', at, peerId: peer.peerId, ...(peer.displayName ? { displayName: peer.displayName } : {}) },
       { type: 'stream-started', at, peerId: peer.peerId, streamId, source: peer.source ?? 'camera' },
       { type: 'track-added', at, ...common, trackId: `${streamId}-a`, kind: 'audio', mimeType: 'audio/opus', journal: sessionPaths.journalRelative(`${streamId}-a`) },
       { type: 'track-added', at, ...common, trackId: `${streamId}-v`, kind: 'video', mimeType: 'video/VP8', journal: sessionPaths.journalRelative(`${streamId}-v`) },
@@ -144,11 +172,12 @@ export async function createSyntheticSession(dir: string, spec: SyntheticSession
       }
     }
     if (leaveAt < spec.durationMs) {
-      events.push(
-        { type: 'stream-ended', at: S + leaveAt, peerId: peer.peerId, streamId },
-        { type: 'peer-left', at: S + leaveAt, peerId: peer.peerId },
-      );
+      events.push({ type: 'stream-ended', at: S + leaveAt, peerId: peer.peerId, streamId });
+      if (!peer.streamOnly) events.push({ type: 'peer-left', at: S + leaveAt, peerId: peer.peerId });
     }
+  }
+  for (const p of spec.pauses ?? []) {
+    events.push({ type: 'recording-paused', at: S + p.from }, { type: 'recording-resumed', at: S + p.to });
   }
   for (const e of spec.extraEvents ?? []) events.push({ ...e, at: S + e.at });
   if (spec.complete ?? true) events.push({ type: 'session-ended', at: S + spec.durationMs, reason: 'stopped' });
