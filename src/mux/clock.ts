@@ -13,7 +13,7 @@ export interface ClockAnchor {
 
 /** Options for {@link TrackClock}. */
 export interface TrackClockOptions {
-  /** How many consecutive anchors are median-filtered against jitter (default 5). */
+  /** How many neighbouring anchors, centred on each one, are median-filtered (default 9). */
   smoothing?: number;
   /**
    * A mapped time further than this from the packet's arrival means the RTP
@@ -22,27 +22,39 @@ export interface TrackClockOptions {
   maxArrivalSkewMs?: number;
 }
 
-interface SmoothedAnchor {
+/**
+ * How fast the mapping may move against the media, as a fraction of elapsed time: 5 %
+ * keeps 30 fps frames at least 31 ms apart while a step in the reports is slewed out.
+ */
+const MAX_SLEW_RATE = 0.05;
+
+interface FilteredAnchor {
   arrivalMono: number;
   rtpTimestamp: number;
-  /** Monotonic ms at `rtpTimestamp`, after median filtering. */
+  /** Filtered monotonic ms minus RTP time, relative to the first anchor. */
+  offsetMs: number;
+  /** Filtered monotonic ms at `rtpTimestamp`. */
   monoMs: number;
+  /** False where the RTP timestamps jumped before the next anchor: there the mapping steps. */
+  continuesToNext: boolean;
 }
 
 /**
  * Maps a track's RTP timestamps onto the recorder's monotonic clock.
  *
  * The anchors are mediasoup's sender reports when the journal has any, otherwise
- * anchors derived from arrival times ({@link arrivalAnchors}). A frame uses the latest
- * anchor that had arrived when the frame arrived (the first one for frames before
- * it), as a receiver would. Anchor offsets are median-filtered so that one
- * jittery report does not move the track, while clock drift is still followed.
- * Timestamp differences are taken modulo 2^32 from a nearby anchor, so the 32-bit
- * wrap-around needs no special case.
+ * anchors derived from arrival times ({@link ArrivalAnchorCollector}). Finalisation has all
+ * of a track's anchors, so each anchor's offset is the median of its neighbours on
+ * both sides: a biased report (the first ones often are, taken while a keyframe is
+ * paced out) is outvoted by the later ones instead of ruling the first seconds alone.
+ * Between anchors the offset is interpolated in arrival time and its slope bounded,
+ * so mapped times are continuous and never step backwards; clock drift is still
+ * followed. Timestamp differences are taken modulo 2^32 from a nearby anchor, so the
+ * 32-bit wrap-around needs no special case.
  */
 export class TrackClock {
   readonly clockRate: number;
-  readonly #anchors: SmoothedAnchor[];
+  readonly #anchors: FilteredAnchor[];
   readonly #maxArrivalSkewMs: number;
   #cursor = 0;
   /** Typical arrival - mapped time, learned from frames that mapped sanely. */
@@ -53,7 +65,8 @@ export class TrackClock {
   constructor(clockRate: number, anchors: readonly ClockAnchor[], options: TrackClockOptions = {}) {
     this.clockRate = clockRate;
     this.#maxArrivalSkewMs = options.maxArrivalSkewMs ?? 1000;
-    this.#anchors = smoothAnchors(clockRate, [...anchors].sort((a, b) => a.arrivalMono - b.arrivalMono), options.smoothing ?? 5);
+    const sorted = [...anchors].sort((a, b) => a.arrivalMono - b.arrivalMono);
+    this.#anchors = filterAnchors(clockRate, sorted, options.smoothing ?? 9, this.#maxArrivalSkewMs);
   }
 
   get hasAnchors(): boolean {
@@ -70,7 +83,13 @@ export class TrackClock {
     while (this.#cursor + 1 < anchors.length && anchors[this.#cursor + 1]!.arrivalMono <= arrivalMono) this.#cursor++;
     while (this.#cursor > 0 && anchors[this.#cursor]!.arrivalMono > arrivalMono) this.#cursor--;
     const anchor = anchors[this.#cursor]!;
-    const mapped = anchor.monoMs + (rtpTimestampDiff(rtpTimestamp, anchor.rtpTimestamp) * 1000) / this.clockRate;
+    const next = anchors[this.#cursor + 1];
+    let slew = 0;
+    if (next && anchor.continuesToNext && arrivalMono > anchor.arrivalMono) {
+      const progress = (arrivalMono - anchor.arrivalMono) / (next.arrivalMono - anchor.arrivalMono);
+      slew = progress * (next.offsetMs - anchor.offsetMs);
+    }
+    const mapped = anchor.monoMs + slew + (rtpTimestampDiff(rtpTimestamp, anchor.rtpTimestamp) * 1000) / this.clockRate;
     const lag = arrivalMono - mapped;
     if (Math.abs(lag) > this.#maxArrivalSkewMs) {
       this.skewedFrames++;
@@ -81,7 +100,7 @@ export class TrackClock {
   }
 }
 
-function smoothAnchors(clockRate: number, sorted: readonly ClockAnchor[], window: number): SmoothedAnchor[] {
+function filterAnchors(clockRate: number, sorted: readonly ClockAnchor[], window: number, maxJumpMs: number): FilteredAnchor[] {
   if (sorted.length === 0) return [];
   // Offsets relative to the first anchor, on an unwrapped RTP axis.
   const first = sorted[0]!;
@@ -96,15 +115,40 @@ function smoothAnchors(clockRate: number, sorted: readonly ClockAnchor[], window
     previousExtended = ext;
     previous = anchor;
   }
-  return sorted.map((anchor, index) => {
-    const from = Math.max(0, index - window + 1);
-    const offset = median(offsets.slice(from, index + 1));
-    return {
-      arrivalMono: anchor.arrivalMono,
-      rtpTimestamp: anchor.rtpTimestamp,
-      monoMs: first.monoMs + offset + (extended[index]! * 1000) / clockRate,
-    };
+  // A window of constant size, shifted inwards at the ends, so the first anchors get as many votes as the others.
+  const size = Math.min(window, sorted.length);
+  const medians = offsets.map((_, index) => {
+    const from = Math.min(Math.max(0, index - (size >> 1)), sorted.length - size);
+    return median(offsets.slice(from, from + size));
   });
+  const continues = medians.map((offset, index) => index + 1 < medians.length && Math.abs(medians[index + 1]! - offset) <= maxJumpMs);
+  const slewed = limitSlope(medians, sorted.map((a) => a.arrivalMono), continues);
+  return sorted.map((anchor, index) => ({
+    arrivalMono: anchor.arrivalMono,
+    rtpTimestamp: anchor.rtpTimestamp,
+    offsetMs: slewed[index]!,
+    monoMs: first.monoMs + slewed[index]! + (extended[index]! * 1000) / clockRate,
+    continuesToNext: continues[index]!,
+  }));
+}
+
+/**
+ * Bounds the slope of the offsets over arrival time to {@link MAX_SLEW_RATE}. The mean of
+ * a forward and a backward rate-limited pass stays within the bound and centres each
+ * slew on the step it smooths, rather than lagging behind it. Timestamp jumps
+ * (`continues[i]` false) are left as steps.
+ */
+function limitSlope(offsets: readonly number[], arrivals: readonly number[], continues: readonly boolean[]): number[] {
+  /** `offsets[i]`, moved to within the bound of `neighbour`, the limited offset of anchor `i ± 1`. */
+  const limited = (i: number, neighbour: number, neighbourIndex: number) => {
+    const room = MAX_SLEW_RATE * Math.abs(arrivals[i]! - arrivals[neighbourIndex]!);
+    return Math.min(Math.max(offsets[i]!, neighbour - room), neighbour + room);
+  };
+  const forward = [...offsets];
+  for (let i = 1; i < offsets.length; i++) if (continues[i - 1]) forward[i] = limited(i, forward[i - 1]!, i - 1);
+  const backward = [...offsets];
+  for (let i = offsets.length - 2; i >= 0; i--) if (continues[i]) backward[i] = limited(i, backward[i + 1]!, i + 1);
+  return offsets.map((_, i) => (forward[i]! + backward[i]!) / 2);
 }
 
 function median(values: number[]): number {

@@ -58,6 +58,18 @@ export type FinaliseStreamResult =
 
 /** Audio holes longer than this (without a mute) are reported as gaps. */
 const AUDIO_HOLE_MS = 1000;
+/**
+ * Video holes longer than this (without a mute: a sender that stopped, e.g. after
+ * `replaceTrack(null)`) are reported as gaps. Twice the 1 s at which Chromium repeats
+ * the frame of an idle screen share, so a static screen is not painted black.
+ */
+const VIDEO_HOLE_MS = 2000;
+/**
+ * A frame or packet that maps at or before its predecessor in the same track is placed
+ * this much after it: dropping it would leave video undecodable until the next
+ * keyframe, which browsers send only when asked.
+ */
+const MIN_SPACING_MS = 1;
 /** Gaps shorter than this are neither reported nor painted. */
 const MIN_GAP_MS = 20;
 
@@ -362,24 +374,32 @@ async function writeAudio(
   let writer: MatroskaOpusWriter | undefined;
   let floor = Number.NEGATIVE_INFINITY; // end of the previous track's media
   for (const { track, scan, stats } of tracks) {
+    let previousWall: number | undefined;
     let previousEnd: number | undefined;
     let trackEnd = floor;
     const frames = readTrackFrames(scan, stats, { reorder: options.reorder, isExcluded: (w) => inIntervals(pauses, w), ...(signal ? { signal } : {}) });
     for await (const frame of frames) {
-      if (frame.wallMs < floor || inIntervals(pauses, frame.wallMs) || intermediateMs(frame.wallMs) < 0) continue;
+      const wallMs = afterPrevious(frame.wallMs, previousWall);
+      if (wallMs < floor || inIntervals(pauses, wallMs) || intermediateMs(wallMs) < 0) continue;
+      const endWallMs = frame.endWallMs + (wallMs - frame.wallMs);
       writer ??= new MatroskaOpusWriter(path, 2);
-      writer.writePacket(frame.data, intermediateMs(frame.wallMs));
-      const breakBefore =
-        previousEnd === undefined || frame.wallMs - previousEnd > AUDIO_HOLE_MS || interrupted(track, pauses, previousEnd, frame.wallMs);
-      presence.add(frame.wallMs, frame.endWallMs, breakBefore);
-      previousEnd = frame.endWallMs;
-      trackEnd = Math.max(trackEnd, frame.endWallMs);
+      writer.writePacket(frame.data, intermediateMs(wallMs));
+      const breakBefore = previousEnd === undefined || wallMs - previousEnd > AUDIO_HOLE_MS || interrupted(track, pauses, previousEnd, wallMs);
+      presence.add(wallMs, endWallMs, breakBefore);
+      previousWall = wallMs;
+      previousEnd = endWallMs;
+      trackEnd = Math.max(trackEnd, endWallMs);
     }
     presence.close();
     floor = trackEnd;
   }
   writer?.close();
   return { path, packets: writer?.packets ?? 0, presence };
+}
+
+/** `wallMs`, or just after the previous frame of the same track if it does not come after it. */
+function afterPrevious(wallMs: number, previousWall: number | undefined): number {
+  return previousWall === undefined || wallMs > previousWall ? wallMs : previousWall + MIN_SPACING_MS;
 }
 
 const FOURCC: Record<Exclude<SourceCodec, 'opus'>, IvfFourcc> = { VP8: 'VP80', VP9: 'VP90', H264: 'H264' };
@@ -417,7 +437,9 @@ async function writeVideo(
     let previousWall: number | undefined;
     const frameStream = readTrackFrames(scan, stats, { reorder: options.reorder, isExcluded: (w) => inIntervals(pauses, w), ...(signal ? { signal } : {}) });
     for await (const frame of frameStream) {
-      if (frame.wallMs <= floor || inIntervals(pauses, frame.wallMs) || intermediateMs(frame.wallMs) < 0) {
+      const wallMs = afterPrevious(frame.wallMs, previousWall);
+      // Only an earlier track of the stream (floor), a pause or the base can drop a frame.
+      if (wallMs <= floor || inIntervals(pauses, wallMs) || intermediateMs(wallMs) < 0) {
         needKeyframe = true; // what follows may reference the dropped frame
         continue;
       }
@@ -440,19 +462,20 @@ async function writeVideo(
           groups.set(key, group);
         }
       }
-      group.writer.writeFrame(frame.data, (intermediateMs(frame.wallMs) * IVF_TIMEBASE) / 1000);
+      group.writer.writeFrame(frame.data, (intermediateMs(wallMs) * IVF_TIMEBASE) / 1000);
       frames++;
-      firstFrameWallMs ??= frame.wallMs;
-      if (phaseSamples.length < 90) phaseSamples.push(frame.wallMs);
+      firstFrameWallMs ??= wallMs;
+      if (phaseSamples.length < 90) phaseSamples.push(wallMs);
       if (previousWall !== undefined) {
-        const spacing = frame.wallMs - previousWall;
-        if (spacing > 0 && spacing < 200) intervalEstimate += (spacing - intervalEstimate) / 16;
+        const spacing = wallMs - previousWall;
+        if (spacing < 200) intervalEstimate += (spacing - intervalEstimate) / 16;
       }
-      const breakBefore = previousWall === undefined || interrupted(track, pauses, previousWall, frame.wallMs);
-      const frameEnd = frame.wallMs + Math.min(Math.max(intervalEstimate, 10), 100);
-      presence.add(frame.wallMs, frameEnd, breakBefore);
-      previousWall = frame.wallMs;
-      floor = Math.max(floor, frame.wallMs);
+      const breakBefore =
+        previousWall === undefined || wallMs - previousWall > VIDEO_HOLE_MS || interrupted(track, pauses, previousWall, wallMs);
+      const frameEnd = wallMs + Math.min(Math.max(intervalEstimate, 10), 100);
+      presence.add(wallMs, frameEnd, breakBefore);
+      previousWall = wallMs;
+      floor = Math.max(floor, wallMs);
     }
     presence.close();
   }

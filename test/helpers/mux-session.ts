@@ -45,6 +45,8 @@ export interface ArrivalModel {
   duplicateRate?: number;
   /** Emit mediasoup-style sender reports every this many ms (none when undefined). */
   senderReportIntervalMs?: number;
+  /** Error added to each sender report's NTP time, by ms since the first packet (a report that maps media late when positive). */
+  senderReportErrorMs?: (sinceFirstMs: number) => number;
   /** Add this many ms to every RTP timestamp's media time (shifts the stream in time). */
   shiftMs?: number;
   /** Rewrite sequence numbers to start here (e.g. just below 65536, to cross the wrap-around). */
@@ -91,19 +93,25 @@ export function synthesiseArrivals(stream: CapturedRtpStream, model: ArrivalMode
     if (model.duplicateRate && random() < model.duplicateRate) entries.push({ kind: 'rtp', data, arrivalMono: at + 5 });
   }
   entries.sort((a, b) => a.arrivalMono - b.arrivalMono);
-  if (model.senderReportIntervalMs) addSenderReports(entries, stream, model.senderReportIntervalMs);
+  if (model.senderReportIntervalMs) addSenderReports(entries, stream, model.senderReportIntervalMs, model.senderReportErrorMs);
   return entries;
 }
 
-function addSenderReports(entries: JournalEntry[], stream: CapturedRtpStream, intervalMs: number): void {
+function addSenderReports(
+  entries: JournalEntry[],
+  stream: CapturedRtpStream,
+  intervalMs: number,
+  errorMs: (sinceFirstMs: number) => number = () => 0,
+): void {
   const rtp = entries.filter((e) => e.kind === 'rtp');
   if (rtp.length === 0) return;
   const reports: JournalEntry[] = [];
   let maxTs: number | undefined;
   let maxTsMs = 0;
   let index = 0;
+  const start = rtp[0]!.arrivalMono;
   const end = rtp[rtp.length - 1]!.arrivalMono;
-  for (let now = rtp[0]!.arrivalMono + intervalMs / 2; now <= end; now += intervalMs) {
+  for (let now = start + intervalMs / 2; now <= end; now += intervalMs) {
     while (index < rtp.length && rtp[index]!.arrivalMono <= now) {
       const ts = rtp[index]!.data.readUInt32BE(4);
       if (maxTs === undefined || ((ts - maxTs) | 0) > 0) {
@@ -114,7 +122,7 @@ function addSenderReports(entries: JournalEntry[], stream: CapturedRtpStream, in
     }
     if (maxTs === undefined) continue;
     const rtpTs = (maxTs + Math.floor(((now - maxTsMs) * stream.clockRate) / 1000)) >>> 0;
-    reports.push({ kind: 'rtcp', data: senderReport(stream.ssrc, now, rtpTs), arrivalMono: now + 0.1 });
+    reports.push({ kind: 'rtcp', data: senderReport(stream.ssrc, now + errorMs(now - start), rtpTs), arrivalMono: now + 0.1 });
   }
   entries.push(...reports);
   entries.sort((a, b) => a.arrivalMono - b.arrivalMono);

@@ -14,6 +14,7 @@ export const IVF_TIMEBASE = 90_000;
 export class IvfWriter {
   readonly #file: BufferedFile;
   #frames = 0;
+  #lastPts = Number.NEGATIVE_INFINITY;
 
   constructor(path: string, fourcc: IvfFourcc, width: number, height: number) {
     this.#file = new BufferedFile(path);
@@ -37,11 +38,16 @@ export class IvfWriter {
     return this.#frames;
   }
 
-  /** Appends a frame; `pts` is in 1/90000 s and must not decrease. */
+  /**
+   * Appends a frame at `pts` (1/90000 s). A frame that rounds onto or before the
+   * previous one's tick is written one tick after it: demuxers take the pts as dts,
+   * and muxers refuse dts that do not increase.
+   */
   writeFrame(data: Buffer, pts: number): void {
+    this.#lastPts = Math.max(Math.round(pts), this.#lastPts + 1);
     const head = Buffer.alloc(12);
     head.writeUInt32LE(data.length, 0);
-    head.writeBigInt64LE(BigInt(Math.round(pts)), 4);
+    head.writeBigInt64LE(BigInt(this.#lastPts), 4);
     this.#file.write(head);
     this.#file.write(data);
     this.#frames++;

@@ -12,6 +12,7 @@ export class MatroskaOpusWriter {
   #clusterStart: number | undefined;
   #clusterBlocks: Buffer[] = [];
   #packets = 0;
+  #lastPts = Number.NEGATIVE_INFINITY;
 
   constructor(path: string, channels: number) {
     this.#file = new BufferedFile(path);
@@ -55,10 +56,14 @@ export class MatroskaOpusWriter {
     return this.#packets;
   }
 
-  /** Appends a packet at `ptsMs` (milliseconds, not decreasing by more than a few ms). */
+  /**
+   * Appends a packet at `ptsMs`. A packet that rounds onto or before the previous
+   * one's millisecond is written 1 ms after it, so timestamps strictly increase.
+   */
   writePacket(data: Buffer, ptsMs: number): void {
-    const pts = Math.round(ptsMs);
-    if (this.#clusterStart === undefined || pts - this.#clusterStart > 5000 || pts - this.#clusterStart < -30_000) {
+    const pts = Math.max(Math.round(ptsMs), this.#lastPts + 1);
+    this.#lastPts = pts;
+    if (this.#clusterStart === undefined || pts - this.#clusterStart > 5000) {
       this.#writeCluster();
       this.#clusterStart = pts;
     }
