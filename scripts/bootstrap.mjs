@@ -9,7 +9,7 @@
 // scripts/worker-build/shims, libsrtp3 -> libsrtp2 compat header) and cached
 // outside node_modules, keyed by mediasoup version/platform/arch.
 //
-// Usage: node scripts/bootstrap.mjs [--skip-npm] [--force-npm] [--with-browser]
+// Usage: node scripts/bootstrap.mjs [--skip-npm] [--force-npm] [--no-browser]
 //                                   [--rebuild] [--keep-build]
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -23,6 +23,7 @@ import {
 	workerCacheDir,
 	workerCachePath,
 } from './worker-build/paths.mjs';
+import { applyWorkerPatches, BUILD_RECIPE } from './worker-build/patches.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..');
@@ -67,7 +68,7 @@ const SONAME_PACKAGES = [
 
 const argv = process.argv.slice(2);
 const flags = new Set(argv);
-const KNOWN_FLAGS = ['--skip-npm', '--force-npm', '--with-browser', '--rebuild', '--keep-build', '--help', '-h'];
+const KNOWN_FLAGS = ['--skip-npm', '--force-npm', '--no-browser', '--with-browser', '--rebuild', '--keep-build', '--help', '-h'];
 
 const t0 = Date.now();
 const log = (...msg) => console.log('[bootstrap]', ...msg);
@@ -88,7 +89,7 @@ worker, or a worker built offline and cached under
 
   --skip-npm      do not run npm ci / npm install
   --force-npm     run npm ci even when node_modules matches package-lock.json
-  --with-browser  also install Debian's chromium (for browser-driven tests)
+  --no-browser    do not install Debian's chromium (the browser tests then skip)
   --rebuild       rebuild the cached worker even if it exists
   --keep-build    keep the temporary build directory after the build
 `);
@@ -428,6 +429,11 @@ async function buildWorker(version) {
 			},
 		});
 		writeShims(workerDir, logLine);
+		try {
+			applyWorkerPatches(workerDir, logLine);
+		} catch (err) {
+			fail(err.message);
+		}
 
 		// Debian bookworm has meson 1.0.1; 3.19's meson.build asks for >= 1.1.0
 		// without needing 1.1 features. Relax the requirement to what is installed.
@@ -484,6 +490,7 @@ async function buildWorker(version) {
 			`${JSON.stringify(
 				{
 					mediasoupVersion: version,
+					recipe: BUILD_RECIPE,
 					builtAt: new Date().toISOString(),
 					buildSeconds: Math.round((Date.now() - t) / 1000),
 					meson: installedMeson,
@@ -509,6 +516,15 @@ async function buildWorker(version) {
 		if (!logClosed) fs.closeSync(logFd);
 		if (flags.has('--keep-build')) log(`build directory kept: ${buildRoot}`);
 		else fs.rmSync(buildRoot, { recursive: true, force: true });
+	}
+}
+
+/** The build recipe a cached worker was made with (undefined: before recipes were recorded). */
+function cachedRecipe(version) {
+	try {
+		return readJson(path.join(workerCacheDir(version), 'build-info.json')).recipe;
+	} catch {
+		return undefined;
 	}
 }
 
@@ -547,7 +563,8 @@ async function main() {
 	}
 	log(`mediasoup ${version} (tested range ${MEDIASOUP_TESTED_RANGE})`);
 
-	const browserPkgs = flags.has('--with-browser') ? BROWSER_PACKAGES : [];
+	// The test suite drives real browsers; --with-browser is the default now and kept for old scripts.
+	const browserPkgs = flags.has('--no-browser') ? [] : BROWSER_PACKAGES;
 	const envBin = process.env.MEDIASOUP_WORKER_BIN;
 	const prebuilt = mediasoupPrebuiltWorkerPath(MEDIASOUP_DIR);
 	const cached = workerCachePath(version);
@@ -561,7 +578,9 @@ async function main() {
 	} else if (isExecutableFile(prebuilt)) {
 		[bin, source] = [prebuilt, "mediasoup's prebuilt worker"];
 	} else if (!flags.has('--rebuild') && isExecutableFile(cached)) {
-		[bin, source] = [cached, 'cached worker'];
+		const recipe = cachedRecipe(version);
+		if (recipe === BUILD_RECIPE) [bin, source] = [cached, 'cached worker'];
+		else log(`cached worker was built by build recipe ${recipe ?? 'unknown'}, this is recipe ${BUILD_RECIPE}: rebuilding it`);
 	}
 
 	if (bin) {

@@ -2,10 +2,12 @@
 //   MEDIASOUP_WORKER_BIN=/path/to/mediasoup-worker node scripts/worker-build/smoke.mjs
 // Starts a worker, creates a router with opus + VP8 + H264, a plain RTP
 // transport and an SRTP plain transport (exercises the libsrtp compat layer),
-// then prints one "ok ..." line. Exits non-zero on failure.
+// completes a real ICE + DTLS + SRTP exchange between two WebRtcTransports
+// (dtls-check.mjs), then prints one "ok ..." line. Exits non-zero on failure.
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { checkDtls } from './dtls-check.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const require = createRequire(path.join(root, 'package.json'));
@@ -19,6 +21,7 @@ try {
 	const mediasoup = await import(require.resolve('mediasoup'));
 	const { createWorker, version } = mediasoup.default ?? mediasoup;
 	const worker = await createWorker({ logLevel: 'warn' });
+	worker.on('died', () => undefined); // reported by checkDtls
 	try {
 		const router = await worker.createRouter({
 			mediaCodecs: [
@@ -38,18 +41,24 @@ try {
 			enableSrtp: true,
 			srtpCryptoSuite: 'AEAD_AES_256_GCM',
 		});
+		let dtls;
+		try {
+			dtls = await checkDtls(worker, router);
+		} catch (err) {
+			throw new Error(`this worker cannot complete a DTLS handshake, so no browser can connect to it: ${err.message}`, { cause: err });
+		}
 		const codecs = router.rtpCapabilities.codecs
 			.map((c) => c.mimeType)
 			.filter((m) => !m.endsWith('/rtx'))
 			.join(',');
 		console.log(
-			`ok mediasoup ${version} pid ${worker.pid} codecs ${codecs} plain rtp ${plain.tuple.localPort}/rtcp ${plain.rtcpTuple?.localPort} srtp ${srtp.srtpParameters?.cryptoSuite}`,
+			`ok mediasoup ${version} pid ${worker.pid} codecs ${codecs} plain rtp ${plain.tuple.localPort}/rtcp ${plain.rtcpTuple?.localPort} srtp ${srtp.srtpParameters?.cryptoSuite} ${dtls}`,
 		);
 	} finally {
 		worker.close();
 	}
 	clearTimeout(timer);
 } catch (err) {
-	console.error(err);
+	console.error(err instanceof Error ? err.message : err);
 	process.exit(1);
 }

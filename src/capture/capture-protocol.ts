@@ -3,6 +3,8 @@ import type { JournalHeader } from './journal.js';
 /** What the capture thread is started with. */
 export interface CaptureWorkerData {
   flushIntervalMs: number;
+  /** How long a missing video packet may take to be repaired (NACK/RTX) before it counts as lost. */
+  lossRecoveryMs: number;
 }
 
 /** Requests to the capture thread; each is answered by a `reply` with the same id. */
@@ -28,4 +30,6 @@ export type CaptureEvent =
       unrouted?: number;
     }
   | { op: 'journal-error'; socketId: number; ssrc: number; message: string }
+  /** A video track lost packets that were not recovered: it needs a keyframe to decode again. */
+  | { op: 'unrecovered-loss'; socketId: number; ssrc: number }
   | { op: 'socket-error'; socketId: number; message: string };

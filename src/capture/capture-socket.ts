@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { SfuRecorderError } from '../errors.js';
-import type { CaptureEvent, CaptureRequest } from './capture-protocol.js';
+import type { CaptureEvent, CaptureRequest, CaptureWorkerData } from './capture-protocol.js';
 import type { JournalHeader } from './journal.js';
 
 type Reply = Extract<CaptureEvent, { op: 'reply' }>;
@@ -12,6 +12,11 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
 export interface CaptureThreadOptions {
   /** How often journals are flushed to the OS (what a `kill -9` can lose). Default 100 ms. */
   flushIntervalMs?: number;
+  /**
+   * How long a missing video packet may take to arrive (mediasoup repairs loss from the
+   * sender with NACK/RTX) before the track counts as undecodable. Default 400 ms.
+   */
+  lossRecoveryMs?: number;
 }
 
 /**
@@ -38,7 +43,7 @@ export class CaptureThread {
   }
 
   static start(options: CaptureThreadOptions = {}): CaptureThread {
-    return new CaptureThread(startCaptureWorker({ flushIntervalMs: options.flushIntervalMs ?? 100 }));
+    return new CaptureThread(startCaptureWorker({ flushIntervalMs: options.flushIntervalMs ?? 100, lossRecoveryMs: options.lossRecoveryMs ?? 400 }));
   }
 
   get closed(): boolean {
@@ -118,6 +123,7 @@ export class CaptureSocket {
   readonly #thread: CaptureThread;
   readonly #socketId: number;
   readonly #journalErrors = new Map<number, Error>();
+  readonly #lossListeners = new Map<number, () => void>();
   /** Where the PlainTransport must send. */
   readonly address: { ip: string; port: number };
   /** The receive buffer the kernel actually granted. */
@@ -133,6 +139,7 @@ export class CaptureSocket {
     this.receiveBufferBytes = receiveBufferBytes;
     thread.listen(socketId, (event) => {
       if (event.op === 'journal-error') this.#journalErrors.set(event.ssrc, new Error(event.message));
+      else if (event.op === 'unrecovered-loss') this.#lossListeners.get(event.ssrc)?.();
       else this.#error = new SfuRecorderError('ERR_CAPTURE_SOCKET', `capture socket failed: ${event.message}`);
     });
   }
@@ -146,10 +153,14 @@ export class CaptureSocket {
     return this.#error;
   }
 
-  /** Creates the journal file (it must not exist) and routes `header.ssrc` into it. */
-  async openJournal(path: string, header: JournalHeader): Promise<CaptureJournal> {
+  /**
+   * Creates the journal file (it must not exist) and routes `header.ssrc` into it.
+   * For video, `onUnrecoveredLoss` is called when packets were lost for good.
+   */
+  async openJournal(path: string, header: JournalHeader, onUnrecoveredLoss?: () => void): Promise<CaptureJournal> {
     await this.#thread.request({ op: 'open', socketId: this.#socketId, path, header });
     const ssrc = header.ssrc;
+    if (onUnrecoveredLoss) this.#lossListeners.set(ssrc, onUnrecoveredLoss);
     const errors = this.#journalErrors;
     let closing: Promise<void> | undefined;
     return {
@@ -159,6 +170,7 @@ export class CaptureSocket {
         return errors.get(ssrc);
       },
       close: () => {
+        this.#lossListeners.delete(ssrc);
         closing ??= this.#closed
           ? Promise.resolve()
           : this.#thread.request({ op: 'close', socketId: this.#socketId, ssrc }).then(
@@ -191,7 +203,7 @@ export class CaptureSocket {
  * Starts `capture-worker`: the built `.js` next to this module when there is one (the
  * published package), else the TypeScript source through tsx (tests and `tsx` runs).
  */
-function startCaptureWorker(workerData: { flushIntervalMs: number }): Worker {
+function startCaptureWorker(workerData: CaptureWorkerData): Worker {
   const built = new URL('./capture-worker.js', import.meta.url);
   if (existsSync(fileURLToPath(built))) return new Worker(built, { workerData });
   const source = pathToFileURL(fileURLToPath(new URL('./capture-worker.ts', import.meta.url))).href;

@@ -9,11 +9,14 @@ import { createSocket, type Socket } from 'node:dgram';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { CaptureEvent, CaptureRequest, CaptureWorkerData } from './capture-protocol.js';
 import { JournalRecordKind, JournalWriter, monotonicMs } from './journal.js';
+import { LossWatch } from './loss-watch.js';
 import { isRtcp, rtpSsrc, splitRtcp } from './rtp-demux.js';
 
 interface BoundSocket {
   socket: Socket;
   journals: Map<number, JournalWriter>;
+  /** Video SSRCs watched for unrecovered loss. */
+  lossWatches: Map<number, LossWatch>;
   received: number;
   unrouted: number;
 }
@@ -41,7 +44,7 @@ function deliver(bound: BoundSocket, socketId: number, ssrc: number, kind: Journ
 function bind(ip: string, receiveBufferBytes: number): Promise<{ socketId: number; ip: string; port: number; receiveBufferBytes: number }> {
   const socketId = nextSocketId++;
   const socket = createSocket({ type: 'udp4', recvBufferSize: receiveBufferBytes });
-  const bound: BoundSocket = { socket, journals: new Map(), received: 0, unrouted: 0 };
+  const bound: BoundSocket = { socket, journals: new Map(), lossWatches: new Map(), received: 0, unrouted: 0 };
   socket.on('message', (packet) => {
     bound.received++;
     const arrival = monotonicMs();
@@ -50,7 +53,10 @@ function bind(ip: string, receiveBufferBytes: number): Promise<{ socketId: numbe
       return;
     }
     const ssrc = rtpSsrc(packet);
-    if (ssrc !== undefined) deliver(bound, socketId, ssrc, JournalRecordKind.Rtp, packet, arrival);
+    if (ssrc === undefined) return;
+    deliver(bound, socketId, ssrc, JournalRecordKind.Rtp, packet, arrival);
+    // mediasoup's probation packets (payload type 127) have sequence numbers of their own.
+    if ((packet[1]! & 0x7f) !== 127) bound.lossWatches.get(ssrc)?.push(packet.readUInt16BE(2), arrival);
   });
   return new Promise((resolve, reject) => {
     socket.once('error', reject);
@@ -77,12 +83,14 @@ async function handle(request: CaptureRequest): Promise<Omit<Extract<CaptureEven
     case 'open': {
       const bound = socketOf(request.socketId);
       bound.journals.set(request.header.ssrc, new JournalWriter(request.path, request.header, { flushIntervalMs: options.flushIntervalMs }));
+      if (request.header.kind === 'video') bound.lossWatches.set(request.header.ssrc, new LossWatch(options.lossRecoveryMs));
       return {};
     }
     case 'close': {
       const bound = sockets.get(request.socketId);
       const journal = bound?.journals.get(request.ssrc);
       bound?.journals.delete(request.ssrc);
+      bound?.lossWatches.delete(request.ssrc);
       await journal?.close();
       return { bytesWritten: journal?.bytesWritten ?? 0, ...(journal?.error ? { error: journal.error.message } : {}) };
     }
@@ -100,6 +108,14 @@ async function handle(request: CaptureRequest): Promise<Omit<Extract<CaptureEven
     }
   }
 }
+
+// Unrecovered losses are looked for a few times per loss-recovery window.
+setInterval(() => {
+  const now = monotonicMs();
+  for (const [socketId, bound] of sockets) {
+    for (const [ssrc, watch] of bound.lossWatches) if (watch.takeUnrecovered(now)) send({ op: 'unrecovered-loss', socketId, ssrc });
+  }
+}, Math.max(20, options.lossRecoveryMs / 4)).unref();
 
 port.on('message', (request: CaptureRequest) => {
   handle(request).then(

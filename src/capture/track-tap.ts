@@ -21,6 +21,12 @@ export interface TrackTapOptions {
   monoToEpochMs: number;
   /** How often to ask for a keyframe until one arrives. Default 500 ms. */
   keyFrameRetryMs?: number;
+  /**
+   * The least time between two keyframe requests made because the stream became
+   * undecodable (unrecovered loss). A request reaches the sender, which then sends a
+   * large frame to every receiver, so it is rate-limited. Default 1000 ms.
+   */
+  keyFrameMinIntervalMs?: number;
 }
 
 /** Lifecycle callbacks a tap reports to its session (which writes the timeline). */
@@ -44,7 +50,12 @@ export class TrackTap {
   readonly journal: CaptureJournal;
   readonly #listener: TrackTapListener;
   readonly #keyFrameRetryMs: number;
+  readonly #keyFrameMinIntervalMs: number;
   #keyFrameTimer: NodeJS.Timeout | undefined;
+  #lossTimer: NodeJS.Timeout | undefined;
+  #lastLossRequestAt = Number.NEGATIVE_INFINITY;
+  /** Keyframes asked for because the stream could not be decoded. */
+  lossKeyFrameRequests = 0;
   #closed = false;
   /** Monotonic ms of the last keyframe mediasoup forwarded, if any. */
   lastKeyFrameAt: number | undefined;
@@ -62,6 +73,7 @@ export class TrackTap {
     this.journal = journal;
     this.#listener = listener;
     this.#keyFrameRetryMs = options.keyFrameRetryMs ?? 500;
+    this.#keyFrameMinIntervalMs = options.keyFrameMinIntervalMs ?? 1000;
   }
 
   /**
@@ -99,13 +111,20 @@ export class TrackTap {
       createdAt: monotonicMs() + options.monoToEpochMs,
     };
     let journal: CaptureJournal;
+    // The tap exists only once the journal is open; losses reported before that have no one to repair them.
+    const taps: TrackTap[] = [];
     try {
-      journal = await options.socket.openJournal(join(options.sessionDir, options.journal), header);
+      journal = await options.socket.openJournal(
+        join(options.sessionDir, options.journal),
+        header,
+        consumer.kind === 'video' ? () => taps[0]?.onUnrecoveredLoss() : undefined,
+      );
     } catch (error) {
       consumer.close();
       throw error;
     }
     const tap = new TrackTap(producer, consumer, journal, options, listener);
+    taps.push(tap);
     tap.#watch();
     if (!options.paused) await tap.resume();
     return tap;
@@ -142,7 +161,10 @@ export class TrackTap {
     if (this.#closed) return;
     this.#closed = true;
     this.#stopKeyFrameRequests();
-    if (!this.consumer.closed) this.consumer.close();
+    if (this.#lossTimer) clearTimeout(this.#lossTimer);
+    // A closed producer took its consumers with it in the worker; closing ours again
+    // would only make the worker log "Consumer not found".
+    if (!this.consumer.closed && !this.producer.closed) this.consumer.close();
     await this.journal.close();
   }
 
@@ -169,6 +191,28 @@ export class TrackTap {
         this.lastKeyFrameAt = monotonicMs();
         this.#stopKeyFrameRequests();
       });
+    }
+  }
+
+  /**
+   * Packets were lost for good (the capture thread saw a hole NACK/RTX did not repair):
+   * ask for a keyframe, at most once per `keyFrameMinIntervalMs`.
+   * @internal
+   */
+  onUnrecoveredLoss(): void {
+    if (this.#closed || this.#lossTimer || this.consumer.paused || this.consumer.producerPaused) return;
+    const wait = this.#lastLossRequestAt + this.#keyFrameMinIntervalMs - monotonicMs();
+    const ask = (): void => {
+      this.#lossTimer = undefined;
+      if (this.#closed) return;
+      this.#lastLossRequestAt = monotonicMs();
+      this.lossKeyFrameRequests++;
+      this.#requestKeyFrames();
+    };
+    if (wait <= 0) ask();
+    else {
+      this.#lossTimer = setTimeout(ask, wait);
+      this.#lossTimer.unref();
     }
   }
 
