@@ -73,9 +73,9 @@ export interface CompositeResult {
   sessionId: string;
   /** Absolute path of the mp4. */
   file: string;
-  /** Epoch ms of the session start: the composite's t = 0 and the `epoch` in its name. */
+  /** Epoch ms of the composite's t = 0: the session's first media (the `epoch` in its name is the session start). */
   startedAt: number;
-  /** Epoch ms of the session end. */
+  /** Epoch ms of the composite's end: the session's last media. */
   endedAt: number;
   durationMs: number;
   sizeBytes: number;
@@ -169,7 +169,7 @@ export class Compositor extends EventEmitter<CompositorEvents> {
     this.emit('plan', plan);
 
     const compositeDir = sessionPaths.compositeDir(sessionDir);
-    const outFile = o.outFile ?? join(compositeDir, sessionPaths.compositeFileName(plan.sessionId, plan.startedAt));
+    const outFile = o.outFile ?? join(compositeDir, sessionPaths.compositeFileName(plan.sessionId, plan.sessionStartedAt));
     await mkdir(dirname(outFile), { recursive: true });
     await mkdir(compositeDir, { recursive: true });
     const workDir = await mkdtemp(join(compositeDir, '.work-'));

@@ -31,9 +31,11 @@ export interface PlanInput {
 export interface CompositionPlan {
   roomId: string;
   sessionId: string;
-  /** Epoch ms of the session start: the composite's t = 0 and the `epoch` of its name. */
+  /** Epoch ms of the session start: the `epoch` of the composite's name. */
+  sessionStartedAt: number;
+  /** Epoch ms of the composite's t = 0: the first media of the session (never before its start). */
   startedAt: number;
-  /** Epoch ms of the session end (`session-ended`, or the last media after a crash). */
+  /** Epoch ms of the composite's end: the last media of the session (never after its end). */
   endedAt: number;
   /** Paused intervals left out of the composite (epoch ms). */
   cuts: Interval[];
@@ -60,11 +62,16 @@ export function planComposition(input: PlanInput): CompositionPlan {
   if (!(width >= 2 && height >= 2)) throw new RangeError(`size must be at least 2x2, got ${width}x${height}`);
   const started = events.find((e) => e.type === 'session-started');
   const streams = [...input.streams].sort((a, b) => a.startedAt - b.startedAt);
-  const start = started?.at ?? Math.min(...events.map((e) => e.at), ...streams.map((s) => s.startedAt));
-  if (!Number.isFinite(start)) throw new RangeError('cannot plan a composition: the timeline is empty and there are no streams');
+  const sessionStart = started?.at ?? Math.min(...events.map((e) => e.at), ...streams.map((s) => s.startedAt));
+  if (!Number.isFinite(sessionStart)) throw new RangeError('cannot plan a composition: the timeline is empty and there are no streams');
   const ended = events.find((e) => e.type === 'session-ended');
-  const end =
-    ended?.at ?? Math.max(start, ...streams.map((s) => s.endedAt), ...events.map((e) => e.at));
+  const sessionEnd =
+    ended?.at ?? Math.max(sessionStart, ...streams.map((s) => s.endedAt), ...events.map((e) => e.at));
+  // A session opens before its first media arrives and closes after its last (transport
+  // close, grace period, stop): that time would only show an empty canvas.
+  const media = mediaSpan(events, streams);
+  const start = Math.max(sessionStart, media?.from ?? sessionStart);
+  const end = Math.min(sessionEnd, media?.to ?? sessionEnd);
   const cuts = input.pauses === 'keep' ? [] : pausedIntervals(events, end);
   const time = new TimeMap(start, end, cuts);
   const frameMs = 1000 / fps;
@@ -134,6 +141,7 @@ export function planComposition(input: PlanInput): CompositionPlan {
   return {
     roomId,
     sessionId,
+    sessionStartedAt: sessionStart,
     startedAt: start,
     endedAt: end,
     cuts: [...time.cuts],
@@ -144,6 +152,20 @@ export function planComposition(input: PlanInput): CompositionPlan {
     durationMs: (frames * 1000) / fps,
     segments,
   };
+}
+
+/**
+ * From the first media of any stream to the last, as the composite shows it: a stream
+ * counts until its file ends or the timeline ends it, whichever comes first.
+ */
+function mediaSpan(events: readonly TimelineEvent[], streams: readonly FinalisedStream[]): Interval | undefined {
+  const endedInTimeline = new Map<string, number>();
+  for (const e of events) if (e.type === 'stream-ended' && !endedInTimeline.has(e.streamId)) endedInTimeline.set(e.streamId, e.at);
+  const spans = streams
+    .map((s) => ({ from: s.startedAt, to: Math.min(s.endedAt, endedInTimeline.get(s.streamId) ?? s.endedAt) }))
+    .filter((span) => span.to > span.from);
+  if (spans.length === 0) return undefined;
+  return { from: Math.min(...spans.map((s) => s.from)), to: Math.max(...spans.map((s) => s.to)) };
 }
 
 /** Paused intervals from `recording-paused` / `recording-resumed` (an open pause runs to the end). */

@@ -258,6 +258,29 @@ describe('planComposition', () => {
     expect(plan.durationMs).toBe(4_500);
   });
 
+  it('runs from the first media to the last, inside the session, with the session start as the epoch', () => {
+    const plan = planComposition({
+      ...base,
+      events: timeline(
+        10_000,
+        join(300, 'a'),
+        join(1_000, 'b'),
+        { type: 'stream-ended', at: 8_900, peerId: 'b', streamId: 'b-s' },
+        leave(8_900, 'b'),
+      ),
+      // b's file runs a little past the end the timeline gave it; a's ends earlier.
+      streams: [stream('a', 300, 6_000), stream('b', 1_000, 8_930)],
+    });
+    expect([plan.sessionStartedAt, plan.startedAt, plan.endedAt].map((t) => t - S)).toEqual([0, 300, 8_900]);
+    expect(plan.durationMs).toBe(8_600);
+    expect(plan.segments[0]).toMatchObject({ startFrame: 0, wallFrom: S + 300 });
+    expect(plan.segments.every((s) => s.tiles.some((t) => t.kind === 'video'))).toBe(true);
+    // Media outside the session does not stretch it; without media the session is all there is.
+    const outside = planComposition({ ...base, events: timeline(4_000, join(0, 'a')), streams: [stream('a', -500, 4_800)] });
+    expect([outside.startedAt - S, outside.endedAt - S]).toEqual([0, 4_000]);
+    expect(planComposition({ ...base, events: timeline(4_000, join(0, 'a')), streams: [] }).durationMs).toBe(4_000);
+  });
+
   it('accepts a custom layout function and clamps what it returns', () => {
     const pip: CompositeLayout = (ctx) => [
       ...ctx.cameras.slice(0, 1).map((item) => ({ item, rect: { x: 0, y: 0, width: ctx.width, height: ctx.height } })),
