@@ -44,6 +44,8 @@ interface PeerState {
   /** How many instances each stream key has had, to name re-started streams uniquely. */
   instances: Map<string, number>;
   present: boolean;
+  /** Set while the peer's transports are gone but it may still reconnect: when it left, and the timer that ends it. */
+  leaving?: { at: number; timer: NodeJS.Timeout };
 }
 
 interface TrackState {
@@ -261,13 +263,27 @@ export class RecordingSession extends EventEmitter<RecordingSessionEvents> {
     this.#onTrackEnded(producerId, track.tap);
   }
 
-  /** The peer left: its streams end now; a later return starts new streams. */
-  async removePeer(peerId: string): Promise<void> {
+  /**
+   * The peer left: its streams end now, or, with `reconnectWindowMs`, once that long
+   * has passed without it coming back. A peer that comes back within the window (a
+   * browser that reconnected on a new transport) continues the same streams, with
+   * the time between as a gap; a later return starts new streams. Either way the
+   * timeline dates the leave to now.
+   */
+  async removePeer(peerId: string, reconnectWindowMs = 0): Promise<void> {
     const peer = this.#peers.get(peerId);
-    if (!peer || !peer.present) return;
+    if (!peer || !peer.present || peer.leaving) return;
     await Promise.all(this.producersOf(peerId).map((id) => this.removeTrack(id)));
-    this.#endPeer(peer, Date.now());
-    if (this.presentPeers.length === 0) this.emit('empty');
+    const at = Date.now();
+    const end = (): void => {
+      peer.leaving = undefined;
+      if (this.#ended || !peer.present) return;
+      this.#endPeer(peer, at);
+      if (this.presentPeers.length === 0) this.emit('empty');
+    };
+    if (reconnectWindowMs <= 0) return end();
+    peer.leaving = { at, timer: setTimeout(end, reconnectWindowMs) };
+    peer.leaving.timer.unref();
   }
 
   /** Pauses capture of every track; the timeline marks the paused span. */
@@ -303,7 +319,10 @@ export class RecordingSession extends EventEmitter<RecordingSessionEvents> {
     const at = Date.now();
     await Promise.all([...this.#tracks.values()].map((t) => t.tap.close()));
     for (const [producerId, track] of this.#tracks) this.#onTrackEnded(producerId, track.tap, at);
-    for (const peer of this.#peers.values()) if (peer.present) this.#endPeer(peer, at);
+    for (const peer of this.#peers.values()) {
+      if (peer.leaving) clearTimeout(peer.leaving.timer);
+      if (peer.present) this.#endPeer(peer, peer.leaving?.at ?? at);
+    }
     this.#timeline.append({ type: 'session-ended', at, reason });
     this.#timeline.close();
     if (!this.#transport.closed) this.#transport.close();
@@ -314,6 +333,11 @@ export class RecordingSession extends EventEmitter<RecordingSessionEvents> {
 
   #ensurePeer(peerId: string, displayName?: string): PeerState {
     let peer = this.#peers.get(peerId);
+    if (peer?.leaving) {
+      // Back within the reconnect window: the peer never left.
+      clearTimeout(peer.leaving.timer);
+      peer.leaving = undefined;
+    }
     if (!peer) {
       peer = { peerId, streams: new Map(), instances: new Map(), present: false };
       if (displayName !== undefined) peer.displayName = displayName;

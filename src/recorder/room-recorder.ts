@@ -13,6 +13,8 @@ export interface RoomHost {
   captureThread: CaptureThread;
   identifyProducer: IdentifyProducer;
   gracePeriodMs: number;
+  /** How long a peer whose transports all closed may reconnect and continue its streams. */
+  reconnectWindowMs: number;
   newSessionId: (() => string) | undefined;
   sessionStarted(room: RoomRecorder, session: RecordingSession): void;
   /** The session has ended and its directory is complete; finalisation takes over. */
@@ -264,7 +266,8 @@ export class RoomRecorder {
       const current = this.#peerTransports.get(peerId);
       if (!current?.delete(transport) || current.size > 0) return;
       this.#peerTransports.delete(peerId);
-      void this.#session?.removePeer(peerId);
+      // A browser that reconnects opens a new transport after the old one closed.
+      void this.#session?.removePeer(peerId, this.#host.reconnectWindowMs);
     });
   }
 

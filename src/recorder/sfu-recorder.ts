@@ -49,6 +49,13 @@ export interface SfuRecorderOptions extends FinaliseOptions {
   ffprobePath?: string;
   /** How long a session waits after the last peer left before it ends. Default 30 000 ms. */
   gracePeriodMs?: number;
+  /**
+   * How long a peer whose transports all closed may come back on a new transport (a
+   * browser reconnecting after a network change) and continue the same stream files,
+   * the time between filled as a gap. A later return starts new files. Default 5000 ms;
+   * 0 ends a peer's streams as soon as its last transport closes.
+   */
+  reconnectWindowMs?: number;
   /** Maps producers to peers and streams; default {@link identifyFromAppData}. */
   identifyProducer?: IdentifyProducer;
   /** Generates session ids; default random UUIDs. */
@@ -172,12 +179,17 @@ export class SfuRecorder extends EventEmitter<SfuRecorderEvents> {
     if (!Number.isFinite(gracePeriodMs) || gracePeriodMs < 0) {
       throw new SfuRecorderError('ERR_INVALID_CONFIG', `gracePeriodMs must be a number >= 0 (got ${gracePeriodMs})`);
     }
+    const reconnectWindowMs = options.reconnectWindowMs ?? 5000;
+    if (!Number.isFinite(reconnectWindowMs) || reconnectWindowMs < 0) {
+      throw new SfuRecorderError('ERR_INVALID_CONFIG', `reconnectWindowMs must be a number >= 0 (got ${options.reconnectWindowMs})`);
+    }
     this.#captureThread = CaptureThread.start();
     this.#host = {
       spoolDir,
       captureThread: this.#captureThread,
       identifyProducer: options.identifyProducer ?? identifyFromAppData,
       gracePeriodMs,
+      reconnectWindowMs,
       newSessionId: options.newSessionId,
       sessionStarted: (room, session) =>
         this.emit('sessionstarted', {

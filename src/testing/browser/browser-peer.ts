@@ -204,12 +204,15 @@ export class BrowserPeer {
     await producer.enableTraceEvent(['sr']);
   }
 
-  pause(producer: ms.Producer): Promise<void> {
-    return this.#call('pause', producer.id);
+  /** Mutes like an application does: the page pauses its producer and the server pauses its own. */
+  async pause(producer: ms.Producer): Promise<void> {
+    await this.#call('pause', producer.id);
+    await producer.pause();
   }
 
-  resume(producer: ms.Producer): Promise<void> {
-    return this.#call('resume', producer.id);
+  async resume(producer: ms.Producer): Promise<void> {
+    await producer.resume();
+    await this.#call('resume', producer.id);
   }
 
   /** `replaceTrack(null)` with `false` (the sender stops sending, the producer is not paused), the track again with `true`. */
