@@ -32,7 +32,7 @@ async function expectWithinBar(recording: BrowserRecording, label: string, optio
     });
   }
   print(
-    `${label}: duration ${Math.round(figures.durationMs)} ms vs presence ${Math.round(figures.presenceMs)} ms; first picture +${Math.round(figures.firstPictureMs)} ms; ` +
+    `${label}: duration ${Math.round(figures.durationMs)} ms vs presence ${Math.round(figures.presenceMs)} ms (start ${Math.round(figures.startSkewMs)}, end ${Math.round(figures.endSkewMs)}); first picture +${Math.round(figures.firstPictureMs)} ms; ` +
       `A/V ${avOffset === undefined ? 'n/a' : `${avOffset.toFixed(1)} ms`}; black ${JSON.stringify(figures.unexpectedBlack)}; frozen ${JSON.stringify(figures.frozen)}; gaps ${JSON.stringify(recording.stream.video?.gaps.map((g) => g.to - g.from))}`,
   );
   expect(figures.streams, label).toEqual(['audio:aac', 'video:h264']);

@@ -104,6 +104,9 @@ export class BrowserCallLab {
 export interface RecordingFigures {
   durationMs: number;
   presenceMs: number;
+  /** The file's first and last media (epoch) against the first and last packet's arrival, ms. */
+  startSkewMs: number;
+  endSkewMs: number;
   /** From the stream's first video packet to the first non-black frame. */
   firstPictureMs: number;
   /** Black stretches outside the reported gaps, seconds of the file. */
@@ -132,6 +135,8 @@ export async function measureRecording(recording: BrowserRecording, fps = 30): P
   return {
     durationMs: probe.durationS * 1000,
     presenceMs: presence.to - presence.from,
+    startSkewMs: stream.startedAt - presence.from,
+    endSkewMs: stream.endedAt - presence.to,
     firstPictureMs: firstPicture ? (firstPicture.t - videoStart) * 1000 : Number.POSITIVE_INFINITY,
     unexpectedBlack,
     frozen: faults.frozen.filter(([from, to]) => !gaps.some(([gFrom, gTo]) => from < gTo && to > gFrom)),

@@ -34,6 +34,8 @@ describe('individual recording of a real call', () => {
       spoolDir: tempDir('spool'),
       defaultStorage: { root: storageRoot, baseUrl: 'http://127.0.0.1:9/recordings' },
       gracePeriodMs: 60_000,
+      // A peer that leaves is gone at once: a rejoin starts new stream files (no reconnect window).
+      reconnectWindowMs: 0,
       recoverOnStart: false,
       individualOptions: { x264Preset: 'ultrafast' },
     });

@@ -25,6 +25,8 @@ describe('session lifecycle', () => {
       defaultStorage: { root: tempDir('storage') },
       recoverOnStart: false,
       gracePeriodMs: 1500,
+      // A peer that leaves is gone at once: a rejoin starts new stream files (no reconnect window).
+      reconnectWindowMs: 0,
       individualOptions: { x264Preset: 'ultrafast' },
       compositeOptions: { width: 320, height: 180, preset: 'ultrafast' },
     });
@@ -57,6 +59,8 @@ describe('session lifecycle', () => {
       defaultStorage: { root: tempDir('storage') },
       recoverOnStart: false,
       gracePeriodMs: 5000,
+      // A peer that leaves is gone at once: a rejoin starts new stream files (no reconnect window).
+      reconnectWindowMs: 0,
       individualOptions: { x264Preset: 'ultrafast' },
     });
     const stored: RecordingStoredEvent[] = [];
