@@ -9,7 +9,7 @@ import * as mediasoup from 'mediasoup';
 import type { types as ms } from 'mediasoup';
 import type { BrowserPeer } from '../../src/testing/index.js';
 import { probeFile } from '../helpers/mux-probe.js';
-import { BrowserCallLab, chromiumAvailable, measureRecording, recorderAvOffsetMs, sleep, type BrowserRecording } from '../helpers/browser-call.js';
+import { BrowserCallLab, chromiumAvailable, lostVideoPackets, measureRecording, recorderAvOffsetMs, sleep, type BrowserRecording } from '../helpers/browser-call.js';
 
 const CAMERA = { kind: 'video' as const };
 const MIC = { kind: 'audio' as const };
@@ -18,7 +18,11 @@ const print = (line: string) => {
 };
 
 /** The bar for every individual file of a browser call. */
-async function expectWithinBar(recording: BrowserRecording, label: string, options: { avOffsetAgainst?: BrowserPeer; producers?: { audio: ms.Producer; video: ms.Producer } } = {}) {
+async function expectWithinBar(
+  recording: BrowserRecording,
+  label: string,
+  options: { avOffsetAgainst?: BrowserPeer; producers?: { audio: ms.Producer; video: ms.Producer }; frozenAfterLossS?: number } = {},
+) {
   const figures = await measureRecording(recording);
   let avOffset: number | undefined;
   if (options.avOffsetAgainst && options.producers) {
@@ -40,7 +44,12 @@ async function expectWithinBar(recording: BrowserRecording, label: string, optio
   expect(Math.abs(figures.durationMs - figures.presenceMs), label).toBeLessThanOrEqual(100);
   expect(figures.firstPictureMs, label).toBeLessThanOrEqual(300);
   expect(figures.unexpectedBlack, label).toEqual([]);
-  expect(figures.frozen, label).toEqual([]);
+  // A packet lost for good leaves the picture frozen until the keyframe the recorder then asks
+  // for: that is allowed (for a bounded time) only where packets really never arrived.
+  const lost = lostVideoPackets(recording.sessionDir, recording.info.streamId!);
+  const frozen = options.frozenAfterLossS !== undefined && lost > 0 ? figures.frozen.filter(([from, to]) => to - from > options.frozenAfterLossS!) : figures.frozen;
+  if (figures.frozen.length > 0) print(`${label}: ${lost} video packets lost for good; frozen ${JSON.stringify(figures.frozen)}`);
+  expect(frozen, label).toEqual([]);
   if (avOffset !== undefined) expect(Math.abs(avOffset), label).toBeLessThanOrEqual(20);
   return figures;
 }
@@ -130,7 +139,9 @@ describe.skipIf(!chromiumAvailable())('recording real browsers', () => {
   it('Opus DTX: silence between the beeps is not a gap and stays in sync', async () => {
     const { recording, peer, producers } = await singlePeer('dtx', CAMERA, () => sleep(8000), undefined, { ...MIC, codecOptions: { opusDtx: true } });
     await expectWithinBar(recording, 'Opus DTX', { avOffsetAgainst: peer, producers });
-    expect(recording.stream.audio?.gaps ?? []).toEqual([]);
+    // Audio may start or end a little apart from video; no gap may lie inside the call.
+    const inside = (recording.stream.audio?.gaps ?? []).filter((gap) => gap.from > recording.stream.startedAt + 500 && gap.to < recording.stream.endedAt - 500);
+    expect(inside, JSON.stringify(recording.stream.audio?.gaps)).toEqual([]);
   });
 
   it('a resolution change keeps one continuous file at a constant size', async () => {
@@ -214,7 +225,9 @@ describe.skipIf(!chromiumAvailable())('recording real browsers', () => {
     });
     expect(relayDropped).toBeGreaterThan(10);
     expect(result.recordings).toHaveLength(1);
-    await expectWithinBar(result.recordings[0]!, 'loss 3% + 30 ms');
+    // Loss that NACK/RTX repairs leaves no trace; a packet lost for good (its retransmissions
+    // lost too) is repaired by a keyframe request within the loss-recovery window plus a round trip.
+    await expectWithinBar(result.recordings[0]!, 'loss 3% + 30 ms', { frozenAfterLossS: 1 });
   });
 
   it('a browser that reconnects on a new transport continues the same file', async () => {

@@ -162,4 +162,21 @@ export function videoArrivalHoles(sessionDir: string, streamId: string, minMs = 
   return holes;
 }
 
+/** Video packets of the stream that never reached the recorder (sequence-number holes in its journals). */
+export function lostVideoPackets(sessionDir: string, streamId: string): number {
+  const stream = listSessionStreams(sessionDir).find((s) => s.streamId === streamId);
+  let lost = 0;
+  for (const track of stream?.tracks ?? []) {
+    if (track.kind !== 'video') continue;
+    const seen = new Set<number>();
+    for (const record of openJournal(track.journal).records()) {
+      if (record.kind === JournalRecordKind.Rtp && record.data[1]! % 128 !== 127) seen.add(record.data.readUInt16BE(2));
+    }
+    // Sequence numbers here stay far from the 16-bit wrap within a test call.
+    const sorted = [...seen].sort((a, b) => a - b);
+    for (let i = 1; i < sorted.length; i++) if (sorted[i]! - sorted[i - 1]! < 1000) lost += sorted[i]! - sorted[i - 1]! - 1;
+  }
+  return lost;
+}
+
 export { recorderAvOffsetMs, sleep };

@@ -5,6 +5,7 @@ import { JournalRecordKind, JournalWriter, monotonicMs, type JournalHeader } fro
 import { sessionPaths } from '../../src/spool/layout.js';
 import type { TimelineEvent } from '../../src/timeline/events.js';
 import { TimelineWriter } from '../../src/timeline/timeline-file.js';
+import { seededRandom } from '../../src/testing/seeded-random.js';
 import type { CapturedRtpStream } from './mux-rtp-source.js';
 
 /** A journal record to write: RTP or RTCP bytes with an arrival time. */
@@ -14,17 +15,7 @@ export interface JournalEntry {
   arrivalMono: number;
 }
 
-/** A deterministic pseudo-random generator (mulberry32), so injected faults repeat. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom };
 
 /** How {@link synthesiseArrivals} turns a capture into what a recorder would have received. */
 export interface ArrivalModel {

@@ -1,4 +1,5 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { seededRandom } from '../seeded-random.js';
 
 /** Network conditions of a {@link UdpRelay}. */
 export interface UdpRelayOptions {
@@ -31,7 +32,7 @@ export class UdpRelay {
     this.#back = back;
     this.port = front.address().port;
     this.#options = { lossRate: options.lossRate ?? 0, delayMs: options.delayMs ?? 0 };
-    this.#random = mulberry32(options.seed ?? 1);
+    this.#random = seededRandom(options.seed ?? 1);
   }
 
   static async start(options: UdpRelayOptions & { target: { address: string; port: number } }): Promise<UdpRelay> {
@@ -80,15 +81,4 @@ export class UdpRelay {
     if (this.#options.delayMs > 0) setTimeout(run, this.#options.delayMs);
     else run();
   }
-}
-
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
