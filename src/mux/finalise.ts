@@ -263,6 +263,9 @@ async function finaliseInWorkDir(
     clipIntervals(cutPauses, firstMedia, endedAt).length === 0 &&
     video.firstFrameWallMs !== undefined &&
     video.firstFrameWallMs - firstMedia <= 300 &&
+    // A copy keeps the source's frame times: only a source on a constant frame rate (not a
+    // browser's capture-timed frames) gives a constant-rate file that way.
+    video.offGridFrames === 0 &&
     (options.videoGapFill === 'hold' ||
       uncutGaps(video.presence.runs, firstMedia).every((gap) => gap.from === firstMedia || (gap.to >= endedAt && gap.to - gap.from <= 300)));
 
@@ -413,6 +416,11 @@ interface VideoOutcome {
   firstFrameWallMs: number | undefined;
   /** Wall times of early frames, to align the output frame grid with them. */
   phaseSamples: number[];
+  /**
+   * Frames further than a quarter frame from the output frame grid, or closer than 3/4 of a
+   * frame to their predecessor (browsers' variable frame rate): a copy would keep them so.
+   */
+  offGridFrames: number;
 }
 
 async function writeVideo(
@@ -430,6 +438,8 @@ async function writeVideo(
   let intervalEstimate = 1000 / 30;
   let firstFrameWallMs: number | undefined;
   const phaseSamples: number[] = [];
+  const frameMs = 1000 / options.fps;
+  let offGridFrames = 0;
   for (const { track, scan, stats } of tracks) {
     const codec = scan.codec as Exclude<SourceCodec, 'opus'>;
     let group: { writer: IvfWriter; input: VideoIntermediate } | undefined;
@@ -465,6 +475,9 @@ async function writeVideo(
       group.writer.writeFrame(frame.data, (intermediateMs(wallMs) * IVF_TIMEBASE) / 1000);
       frames++;
       firstFrameWallMs ??= wallMs;
+      const phase = (((wallMs - firstFrameWallMs) % frameMs) + frameMs) % frameMs;
+      const crowded = previousWall !== undefined && wallMs - previousWall < frameMs * 0.75;
+      if (crowded || Math.min(phase, frameMs - phase) > frameMs / 4) offGridFrames++;
       if (phaseSamples.length < 90) phaseSamples.push(wallMs);
       if (previousWall !== undefined) {
         const spacing = wallMs - previousWall;
@@ -487,6 +500,7 @@ async function writeVideo(
     frameIntervalMs: Math.min(Math.max(intervalEstimate, 10), 100),
     firstFrameWallMs,
     phaseSamples,
+    offGridFrames,
   };
 }
 

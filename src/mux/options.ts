@@ -22,7 +22,11 @@ export interface MuxOptions {
   audioBitrate?: number;
   /** AAC channels (default 2). */
   audioChannels?: 1 | 2;
-  /** Copy H.264 without re-encoding when nothing forces a re-encode (default true). */
+  /**
+   * Copy H.264 without re-encoding when nothing forces a re-encode (default true): one size,
+   * a keyframe within 300 ms, no cuts or painted gaps, and frames on a constant frame rate
+   * (browsers time frames by capture, so their H.264 is re-encoded to a constant rate).
+   */
   copyH264?: boolean;
   /** Reorder window for RTP packets. */
   reorder?: ReorderOptions;
