@@ -91,12 +91,27 @@ export async function scanTrack(path: string, signal?: AbortSignal): Promise<Tra
     path,
     header,
     codec,
-    anchors: useReports ? reports : arrivalAnchors,
+    anchors: useReports ? notAfterArrival(header.clockRate, reports, arrivalAnchors) : arrivalAnchors,
     clockSource: useReports ? 'sender-reports' : 'arrival',
     mediaPackets,
     firstArrivalMono,
     lastArrivalMono,
   };
+}
+
+/**
+ * mediasoup's sender reports extrapolate from the last packet it forwarded; with few
+ * reports (audio gets one every 5 s) and sparse packets (Opus DTX) they can place a
+ * track's media after it reached the recorder, which no packet can do. The least
+ * delayed packet of each arrival window bounds the mapping: if any maps later than it
+ * arrived, the whole track is moved earlier by the largest such excess.
+ */
+function notAfterArrival(clockRate: number, reports: ClockAnchor[], arrivalAnchors: ClockAnchor[]): ClockAnchor[] {
+  const clock = new TrackClock(clockRate, reports);
+  let excess = 0;
+  // An arrival anchor's `monoMs` is when its packet arrived.
+  for (const anchor of arrivalAnchors) excess = Math.max(excess, clock.toMono(anchor.rtpTimestamp, anchor.monoMs) - anchor.monoMs);
+  return excess > 0 ? reports.map((report) => ({ ...report, monoMs: report.monoMs - excess })) : reports;
 }
 
 function isTrackMedia(packet: RtpPacket, header: JournalHeader): boolean {

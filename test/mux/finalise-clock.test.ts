@@ -96,6 +96,25 @@ describe('finaliseStream: timing as browsers send it (biased sender reports, hol
     expect(sync.maxAbsMs).toBeLessThanOrEqual(20);
   });
 
+  it('never places audio after it arrived: sparse sender reports that map it 25 ms late are bounded by the arrivals', async () => {
+    const { video, audio } = singleKeyframe;
+    const { originMono, monoToEpochMs } = testClock();
+    const session = await writeTestSession({
+      monoToEpochMs,
+      tracks: [
+        // Two reports in 8 s (mediasoup sends audio reports every 5 s), both 25 ms late.
+        { trackId: 'mic', stream: audio, entries: synthesiseArrivals(audio, { originMono, delayMs: 2, senderReportIntervalMs: 5000, senderReportErrorMs: () => 25, seed: 35 }) },
+        { trackId: 'cam', stream: video, entries: synthesiseArrivals(video, { originMono, delayMs: 2, senderReportIntervalMs: 1000, seed: 36 }) },
+      ],
+    });
+    const result = await finalise(session);
+    const stream = await expectGoodMp4(result, FULL_MS);
+    const sync = await measureAvSync(stream.file);
+    console.info('late audio reports: sync offsets (ms)', sync.offsetsMs);
+    expect(sync.offsetsMs.length).toBeGreaterThanOrEqual(7);
+    expect(sync.maxAbsMs).toBeLessThanOrEqual(10);
+  });
+
   it('places a frame that maps before its predecessor just after it instead of dropping it (one keyframe only)', async () => {
     const { video, audio } = singleKeyframe;
     // The frames at 3.167 s and 3.2 s (after the flash) carry each other's RTP timestamps: the second maps 33 ms before the first.
