@@ -66,7 +66,7 @@ export function defaultChromiumPath(): string {
  * A real WebRTC peer for tests: headless Chromium whose fake camera and microphone
  * play a flash/beep file pair, publishing through mediasoup-client into a
  * WebRtcTransport on the given router (ICE, DTLS and SRTP as in production). The
- * producers carry `appData.peerId` / `streamId`, so an {@link SfuRecorder} on the
+ * producers carry `appData.peerId` / `streamId`, so an `SfuRecorder` on the
  * router records them like any browser's.
  *
  * Needs the optional packages `playwright-core`, `mediasoup-client` and `esbuild`
