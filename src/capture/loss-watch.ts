@@ -41,16 +41,12 @@ export class LossWatch {
    * reports are forgotten (one keyframe repairs them all).
    */
   takeUnrecovered(nowMs: number): boolean {
-    let found = false;
-    for (const [sequence, since] of this.#missing) {
+    for (const since of this.#missing.values()) {
       if (nowMs - since < this.#recoveryMs) continue;
-      this.#missing.delete(sequence);
-      found = true;
-    }
-    if (found) {
       this.unrecovered++;
       this.#missing.clear();
+      return true;
     }
-    return found;
+    return false;
   }
 }

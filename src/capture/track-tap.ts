@@ -54,8 +54,6 @@ export class TrackTap {
   #keyFrameTimer: NodeJS.Timeout | undefined;
   #lossTimer: NodeJS.Timeout | undefined;
   #lastLossRequestAt = Number.NEGATIVE_INFINITY;
-  /** Keyframes asked for because the stream could not be decoded. */
-  lossKeyFrameRequests = 0;
   #closed = false;
   /** Monotonic ms of the last keyframe mediasoup forwarded, if any. */
   lastKeyFrameAt: number | undefined;
@@ -206,7 +204,6 @@ export class TrackTap {
       this.#lossTimer = undefined;
       if (this.#closed) return;
       this.#lastLossRequestAt = monotonicMs();
-      this.lossKeyFrameRequests++;
       this.#requestKeyFrames();
     };
     if (wait <= 0) ask();

@@ -175,14 +175,8 @@ export class SfuRecorder extends EventEmitter<SfuRecorderEvents> {
     if (!(this.#keepSessionsMs >= 0)) {
       throw new SfuRecorderError('ERR_INVALID_CONFIG', `keepSessionsMs must be a number >= 0 (got ${options.keepSessionsMs})`);
     }
-    const gracePeriodMs = options.gracePeriodMs ?? 30_000;
-    if (!Number.isFinite(gracePeriodMs) || gracePeriodMs < 0) {
-      throw new SfuRecorderError('ERR_INVALID_CONFIG', `gracePeriodMs must be a number >= 0 (got ${gracePeriodMs})`);
-    }
-    const reconnectWindowMs = options.reconnectWindowMs ?? 5000;
-    if (!Number.isFinite(reconnectWindowMs) || reconnectWindowMs < 0) {
-      throw new SfuRecorderError('ERR_INVALID_CONFIG', `reconnectWindowMs must be a number >= 0 (got ${options.reconnectWindowMs})`);
-    }
+    const gracePeriodMs = durationOption('gracePeriodMs', options.gracePeriodMs, 30_000);
+    const reconnectWindowMs = durationOption('reconnectWindowMs', options.reconnectWindowMs, 5000);
     this.#captureThread = CaptureThread.start();
     this.#host = {
       spoolDir,
@@ -352,4 +346,11 @@ function manifestOptionsOf(config: RoomRecordingConfig): Record<string, unknown>
       ? { upload: { type: config.upload.type, location: config.upload.location, prefix: config.upload.prefix } }
       : {}),
   };
+}
+
+/** A duration option: `fallback` when absent, else a finite number of ms >= 0, or an error naming it. */
+function durationOption(name: string, value: number | undefined, fallback: number): number {
+  const ms = value ?? fallback;
+  if (!Number.isFinite(ms) || ms < 0) throw new SfuRecorderError('ERR_INVALID_CONFIG', `${name} must be a number >= 0 (got ${ms})`);
+  return ms;
 }

@@ -176,6 +176,8 @@ describe('sessions without media and bad input', () => {
     await expect(recorder.enableRoom({ roomId: 'a/b', router })).rejects.toThrow(/roomId "a\/b" contains "\/"/);
     await expect(SfuRecorder.create({ spoolDir: '/proc/version/spool' })).rejects.toThrow(/spool directory \/proc\/version\/spool is not writable/);
     await expect(SfuRecorder.create({ spoolDir: tempDir('spool'), ffmpegPath: '/nonexistent/ffmpeg' })).rejects.toMatchObject({ code: 'ERR_FFMPEG_MISSING' });
+    await expect(SfuRecorder.create({ spoolDir: tempDir('spool'), gracePeriodMs: Number.NaN })).rejects.toThrow(/gracePeriodMs must be a number >= 0 \(got NaN\)/);
+    await expect(SfuRecorder.create({ spoolDir: tempDir('spool'), reconnectWindowMs: -1 })).rejects.toThrow(/reconnectWindowMs must be a number >= 0 \(got -1\)/);
     await recorder.close();
     worker.close();
   });

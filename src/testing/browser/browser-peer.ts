@@ -272,8 +272,6 @@ export class BrowserPeer {
         this.#producers.set(producer.id, producer);
         return producer.id;
       }
-      case 'connectionstate':
-        return undefined;
     }
   }
 

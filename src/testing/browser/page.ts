@@ -57,9 +57,6 @@ const api: PageApi = {
         .sfuSignal({ type: 'produce', transportId: created.id, kind, rtpParameters, appData })
         .then((id) => callback({ id: id as string }), errback);
     });
-    created.on('connectionstatechange', (state) => {
-      void window.sfuSignal({ type: 'connectionstate', transportId: created.id, state });
-    });
     transport = created;
     // The tracks of the old transport's producers cannot move over: forget them.
     producers.clear();

@@ -26,8 +26,7 @@ export interface PageProduceOptions {
 /** Calls the page sends to the Node side. */
 export type PageSignal =
   | { type: 'connect'; transportId: string; dtlsParameters: unknown }
-  | { type: 'produce'; transportId: string; kind: 'audio' | 'video'; rtpParameters: unknown; appData: Record<string, unknown> }
-  | { type: 'connectionstate'; transportId: string; state: string };
+  | { type: 'produce'; transportId: string; kind: 'audio' | 'video'; rtpParameters: unknown; appData: Record<string, unknown> };
 
 /** What the page offers as `window.sfuPeer`. */
 export interface PageApi {
