@@ -30,6 +30,10 @@ export type CaptureEvent =
       unrouted?: number;
     }
   | { op: 'journal-error'; socketId: number; ssrc: number; message: string }
+  /** The journal's disk is full: packets wait in memory (and beyond a bound are dropped) until space returns. */
+  | { op: 'journal-full'; socketId: number; ssrc: number; message: string }
+  /** Space returned and the journal is written again; `droppedPackets` were lost meanwhile. */
+  | { op: 'journal-resumed'; socketId: number; ssrc: number; droppedPackets: number }
   /** A video track lost packets that were not recovered: it needs a keyframe to decode again. */
   | { op: 'unrecovered-loss'; socketId: number; ssrc: number }
   | { op: 'socket-error'; socketId: number; message: string };

@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { SfuRecorderError } from '../errors.js';
+import { EnhancedEventEmitter } from '../enhanced-events.js';
+import { closedError, SfuRecorderError } from '../errors.js';
 import type { CaptureEvent, CaptureRequest, CaptureWorkerData } from './capture-protocol.js';
 import type { JournalHeader } from './journal.js';
 
@@ -19,13 +20,19 @@ export interface CaptureThreadOptions {
   lossRecoveryMs?: number;
 }
 
+/** Events of a {@link CaptureThread}. */
+export interface CaptureThreadEvents {
+  /** The thread died (an uncaught error or an exit not asked for): every socket on it is gone. */
+  died: [SfuRecorderError];
+}
+
 /**
  * The thread every session's capture runs on. Sockets and journals live there:
  * packets are demultiplexed by SSRC and appended to their track's journal without
  * ever waiting for the host application's event loop, so a busy application cannot
  * make the kernel drop packets. One per recorder; sessions get a {@link CaptureSocket} each.
  */
-export class CaptureThread {
+export class CaptureThread extends EnhancedEventEmitter<CaptureThreadEvents> {
   readonly #worker: Worker;
   readonly #pending = new Map<number, (reply: Reply) => void>();
   readonly #listeners = new Map<number, (event: Exclude<CaptureEvent, Reply>) => void>();
@@ -34,9 +41,12 @@ export class CaptureThread {
   #failure: Error | undefined;
 
   private constructor(worker: Worker) {
+    super();
     this.#worker = worker;
     worker.on('message', (event: CaptureEvent) => this.#onEvent(event));
-    worker.on('error', (error) => this.#fail(error));
+    worker.on('error', (error) =>
+      this.#fail(new SfuRecorderError('ERR_CAPTURE_THREAD', `the capture thread died: ${error.message}`, { cause: error })),
+    );
     worker.on('exit', (code) => {
       if (!this.#closed) this.#fail(new SfuRecorderError('ERR_CAPTURE_THREAD', `the capture thread exited (code ${code})`));
     });
@@ -48,6 +58,11 @@ export class CaptureThread {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** Set once the thread died. */
+  get died(): boolean {
+    return this.#failure !== undefined;
   }
 
   /** Binds a new UDP socket on the capture thread (ephemeral port). */
@@ -68,10 +83,15 @@ export class CaptureThread {
     await this.#worker.terminate();
   }
 
+  /** @internal Stops the thread as a crash would (tests of the recorder's reaction). */
+  async crashForTesting(): Promise<void> {
+    await this.#worker.terminate();
+  }
+
   /** @internal */
   request(request: DistributiveOmit<CaptureRequest, 'id'>): Promise<Reply> {
     if (this.#failure) return Promise.reject(this.#failure);
-    if (this.#closed) return Promise.reject(new SfuRecorderError('ERR_CAPTURE_CLOSED', 'the capture thread is closed'));
+    if (this.#closed) return Promise.reject(closedError('the capture thread'));
     const id = this.#nextId++;
     return new Promise<Reply>((resolve, reject) => {
       this.#pending.set(id, (reply) =>
@@ -97,12 +117,31 @@ export class CaptureThread {
     this.#listeners.get(event.socketId)?.(event);
   }
 
-  #fail(error: Error): void {
+  #fail(error: SfuRecorderError): void {
     if (this.#failure) return;
     this.#failure = error;
     for (const settle of this.#pending.values()) settle({ op: 'reply', id: 0, error: error.message });
     this.#pending.clear();
+    for (const listener of this.#listeners.values()) listener({ op: 'socket-error', socketId: 0, message: error.message });
+    this.emit('died', error);
   }
+}
+
+/** What can happen to a journal while it is being written. */
+export type JournalFault =
+  /** A write failed (not for space): the journal stops growing. */
+  | { type: 'failed'; error: SfuRecorderError }
+  /** The disk is full: packets wait in memory until space returns. */
+  | { type: 'full'; error: SfuRecorderError }
+  /** Space returned; `droppedPackets` could not be kept meanwhile. */
+  | { type: 'resumed'; droppedPackets: number };
+
+/** Callbacks of one journal. */
+export interface JournalCallbacks {
+  /** Video packets were lost for good: the track needs a keyframe. */
+  onUnrecoveredLoss?: () => void;
+  /** Told at once, so a fault is never first noticed when the track ends. */
+  onFault?: (fault: JournalFault) => void;
 }
 
 /** A journal being written on the capture thread. */
@@ -123,7 +162,7 @@ export class CaptureSocket {
   readonly #thread: CaptureThread;
   readonly #socketId: number;
   readonly #journalErrors = new Map<number, Error>();
-  readonly #lossListeners = new Map<number, () => void>();
+  readonly #callbacks = new Map<number, JournalCallbacks>();
   /** Where the PlainTransport must send. */
   readonly address: { ip: string; port: number };
   /** The receive buffer the kernel actually granted. */
@@ -138,9 +177,29 @@ export class CaptureSocket {
     this.address = address;
     this.receiveBufferBytes = receiveBufferBytes;
     thread.listen(socketId, (event) => {
-      if (event.op === 'journal-error') this.#journalErrors.set(event.ssrc, new Error(event.message));
-      else if (event.op === 'unrecovered-loss') this.#lossListeners.get(event.ssrc)?.();
-      else this.#error = new SfuRecorderError('ERR_CAPTURE_SOCKET', `capture socket failed: ${event.message}`);
+      switch (event.op) {
+        case 'journal-error': {
+          const error = new SfuRecorderError('ERR_JOURNAL_WRITE', `writing a capture journal failed: ${event.message}`);
+          this.#journalErrors.set(event.ssrc, error);
+          this.#callbacks.get(event.ssrc)?.onFault?.({ type: 'failed', error });
+          break;
+        }
+        case 'journal-full':
+          this.#callbacks.get(event.ssrc)?.onFault?.({
+            type: 'full',
+            error: new SfuRecorderError('ERR_SPOOL_FULL', `no space left for a capture journal: ${event.message}`),
+          });
+          break;
+        case 'journal-resumed':
+          this.#callbacks.get(event.ssrc)?.onFault?.({ type: 'resumed', droppedPackets: event.droppedPackets });
+          break;
+        case 'unrecovered-loss':
+          this.#callbacks.get(event.ssrc)?.onUnrecoveredLoss?.();
+          break;
+        case 'socket-error':
+          this.#error ??= new SfuRecorderError('ERR_CAPTURE_SOCKET', `capture socket failed: ${event.message}`);
+          break;
+      }
     });
   }
 
@@ -153,14 +212,11 @@ export class CaptureSocket {
     return this.#error;
   }
 
-  /**
-   * Creates the journal file (it must not exist) and routes `header.ssrc` into it.
-   * For video, `onUnrecoveredLoss` is called when packets were lost for good.
-   */
-  async openJournal(path: string, header: JournalHeader, onUnrecoveredLoss?: () => void): Promise<CaptureJournal> {
+  /** Creates the journal file (it must not exist) and routes `header.ssrc` into it. */
+  async openJournal(path: string, header: JournalHeader, callbacks: JournalCallbacks = {}): Promise<CaptureJournal> {
     await this.#thread.request({ op: 'open', socketId: this.#socketId, path, header });
     const ssrc = header.ssrc;
-    if (onUnrecoveredLoss) this.#lossListeners.set(ssrc, onUnrecoveredLoss);
+    this.#callbacks.set(ssrc, callbacks);
     const errors = this.#journalErrors;
     let closing: Promise<void> | undefined;
     return {
@@ -170,12 +226,14 @@ export class CaptureSocket {
         return errors.get(ssrc);
       },
       close: () => {
-        this.#lossListeners.delete(ssrc);
+        this.#callbacks.delete(ssrc);
         closing ??= this.#closed
           ? Promise.resolve()
           : this.#thread.request({ op: 'close', socketId: this.#socketId, ssrc }).then(
               (reply) => {
-                if (reply.error && !errors.has(ssrc)) errors.set(ssrc, new Error(reply.error));
+                if (reply.error && !errors.has(ssrc)) {
+                  errors.set(ssrc, new SfuRecorderError('ERR_JOURNAL_WRITE', `writing a capture journal failed: ${reply.error}`));
+                }
               },
               () => undefined,
             );

@@ -17,6 +17,8 @@ interface BoundSocket {
   journals: Map<number, JournalWriter>;
   /** Video SSRCs watched for unrecovered loss. */
   lossWatches: Map<number, LossWatch>;
+  /** SSRCs whose journal waits for disk space, as last reported. */
+  blocked: Set<number>;
   received: number;
   unrouted: number;
 }
@@ -44,7 +46,7 @@ function deliver(bound: BoundSocket, socketId: number, ssrc: number, kind: Journ
 function bind(ip: string, receiveBufferBytes: number): Promise<{ socketId: number; ip: string; port: number; receiveBufferBytes: number }> {
   const socketId = nextSocketId++;
   const socket = createSocket({ type: 'udp4', recvBufferSize: receiveBufferBytes });
-  const bound: BoundSocket = { socket, journals: new Map(), lossWatches: new Map(), received: 0, unrouted: 0 };
+  const bound: BoundSocket = { socket, journals: new Map(), lossWatches: new Map(), blocked: new Set(), received: 0, unrouted: 0 };
   socket.on('message', (packet) => {
     bound.received++;
     const arrival = monotonicMs();
@@ -91,6 +93,7 @@ async function handle(request: CaptureRequest): Promise<Omit<Extract<CaptureEven
       const journal = bound?.journals.get(request.ssrc);
       bound?.journals.delete(request.ssrc);
       bound?.lossWatches.delete(request.ssrc);
+      bound?.blocked.delete(request.ssrc);
       await journal?.close();
       return { bytesWritten: journal?.bytesWritten ?? 0, ...(journal?.error ? { error: journal.error.message } : {}) };
     }
@@ -109,13 +112,26 @@ async function handle(request: CaptureRequest): Promise<Omit<Extract<CaptureEven
   }
 }
 
-// Unrecovered losses are looked for a few times per loss-recovery window.
+// Unrecovered losses are looked for a few times per loss-recovery window, and a
+// journal that started or stopped waiting for disk space is reported.
 setInterval(() => {
   const now = monotonicMs();
   for (const [socketId, bound] of sockets) {
     for (const [ssrc, watch] of bound.lossWatches) if (watch.takeUnrecovered(now)) send({ op: 'unrecovered-loss', socketId, ssrc });
+    for (const [ssrc, journal] of bound.journals) reportSpace(bound, socketId, ssrc, journal);
   }
 }, Math.max(20, options.lossRecoveryMs / 4)).unref();
+
+function reportSpace(bound: BoundSocket, socketId: number, ssrc: number, journal: JournalWriter): void {
+  const blockedBy = journal.blockedBy;
+  if (blockedBy && !bound.blocked.has(ssrc)) {
+    bound.blocked.add(ssrc);
+    send({ op: 'journal-full', socketId, ssrc, message: blockedBy.message });
+  } else if (!blockedBy && bound.blocked.has(ssrc)) {
+    bound.blocked.delete(ssrc);
+    send({ op: 'journal-resumed', socketId, ssrc, droppedPackets: journal.droppedPackets });
+  }
+}
 
 port.on('message', (request: CaptureRequest) => {
   handle(request).then(

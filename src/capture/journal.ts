@@ -18,6 +18,12 @@ export type JournalRecordKind = (typeof JournalRecordKind)[keyof typeof JournalR
 const RECORD_HEADER_SIZE = 11;
 /** Bytes buffered per journal between flushes before a new chunk is started (~100 ms of 2 Mbps video). */
 const CHUNK_SIZE = 32 * 1024;
+/**
+ * While the disk is full, packets wait in memory up to this much per journal (~16 s of
+ * 2 Mbps video) and are written when space returns; packets beyond it are dropped, counted.
+ */
+const MAX_BLOCKED_BYTES = 4 * 1024 * 1024;
+const BLOCKED_RETRY_MS = 1000;
 
 /** What a journal says about its track; written once at the start of the file. */
 export interface JournalHeader {
@@ -76,6 +82,9 @@ export class JournalWriter {
   #drainWaiters: Array<() => void> = [];
   #bytesWritten = 0;
   #error: Error | undefined;
+  #blockedBy: Error | undefined;
+  #blockedAt = 0;
+  #droppedPackets = 0;
 
   constructor(path: string, header: JournalHeader, options: { flushIntervalMs?: number } = {}) {
     this.path = path;
@@ -99,14 +108,35 @@ export class JournalWriter {
     return this.#bytesWritten;
   }
 
-  /** The first write error, if any (the journal stops accepting packets after one). */
+  /**
+   * The first write error other than a full disk, if any (the journal stops accepting
+   * packets after one).
+   */
   get error(): Error | undefined {
     return this.#error;
+  }
+
+  /**
+   * Set while writes fail for lack of space (`ENOSPC`, `EDQUOT`): packets are kept in
+   * memory (up to 4 MiB) and written as soon as space returns; writing is retried at
+   * every flush.
+   */
+  get blockedBy(): Error | undefined {
+    return this.#blockedBy;
+  }
+
+  /** Packets dropped because the disk stayed full longer than memory could hold them. */
+  get droppedPackets(): number {
+    return this.#droppedPackets;
   }
 
   append(kind: JournalRecordKind, data: Buffer, arrivalMono: number = monotonicMs()): void {
     if (this.#closed || this.#error) return;
     const size = RECORD_HEADER_SIZE + data.length;
+    if (this.#blockedBy && this.#pendingBytes + this.#chunkUsed + size > MAX_BLOCKED_BYTES) {
+      this.#droppedPackets++;
+      return;
+    }
     if (this.#chunkUsed + size > this.#chunk.length) this.#sealChunk(size);
     const chunk = this.#chunk;
     const offset = this.#chunkUsed;
@@ -115,18 +145,27 @@ export class JournalWriter {
     chunk.writeDoubleBE(arrivalMono, offset + 3);
     data.copy(chunk, offset + RECORD_HEADER_SIZE);
     this.#chunkUsed += size;
-    if (this.#pendingBytes + this.#chunkUsed >= 256 * 1024) this.#flush();
+    if (!this.#blockedBy && this.#pendingBytes + this.#chunkUsed >= 256 * 1024) this.#flush();
   }
 
-  /** Writes everything pending, fsyncs, and closes the file. */
+  /**
+   * Writes everything pending, fsyncs, and closes the file. On a full disk, what
+   * cannot be written after one last try is dropped: closing never waits for space.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#timer);
     this.#flush();
     while (this.#writing || (!this.#error && (this.#pending.length > 0 || this.#chunkUsed > 0))) {
+      if (!this.#writing && this.#blockedBy) {
+        this.#pending = [];
+        this.#pendingBytes = 0;
+        this.#chunkUsed = 0;
+        break;
+      }
       await new Promise<void>((resolve) => this.#drainWaiters.push(resolve));
-      this.#flush();
+      if (!this.#blockedBy) this.#flush();
     }
     try {
       fsyncSync(this.#fd);
@@ -149,6 +188,8 @@ export class JournalWriter {
   }
 
   #flush(): void {
+    // On a full disk, try again once a second, not at every flush: each try rewrites the backlog.
+    if (this.#blockedBy && !this.#closed && monotonicMs() - this.#blockedAt < BLOCKED_RETRY_MS) return;
     if (!this.#writing && this.#chunkUsed > 0) this.#sealChunk();
     if (this.#writing || this.#pending.length === 0 || this.#error) {
       if (!this.#writing) this.#wakeDrainWaiters();
@@ -163,6 +204,18 @@ export class JournalWriter {
 
   #writeAll(chunk: Buffer, offset: number): void {
     write(this.#fd, chunk, offset, chunk.length - offset, null, (err, written) => {
+      if (err && isNoSpace(err)) {
+        // Keep what was not written, in order, ahead of what came since: the file stays a
+        // clean sequence of records and the next flush tries again.
+        const rest = chunk.subarray(offset);
+        this.#pending.unshift(rest);
+        this.#pendingBytes += rest.length;
+        this.#blockedBy = err;
+        this.#blockedAt = monotonicMs();
+        this.#writing = false;
+        this.#wakeDrainWaiters();
+        return;
+      }
       if (err) {
         this.#error = err;
         this.#pending = [];
@@ -170,6 +223,7 @@ export class JournalWriter {
         this.#wakeDrainWaiters();
         return;
       }
+      this.#blockedBy = undefined;
       this.#bytesWritten += written;
       if (offset + written < chunk.length) {
         this.#writeAll(chunk, offset + written);
@@ -186,6 +240,10 @@ export class JournalWriter {
     this.#drainWaiters = [];
     for (const wake of waiters) wake();
   }
+}
+
+function isNoSpace(error: NodeJS.ErrnoException): boolean {
+  return error.code === 'ENOSPC' || error.code === 'EDQUOT';
 }
 
 /** The result of opening a journal for reading. */

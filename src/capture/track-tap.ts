@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { types as ms } from 'mediasoup';
-import type { CaptureJournal, CaptureSocket } from './capture-socket.js';
+import type { CaptureJournal, CaptureSocket, JournalFault } from './capture-socket.js';
+import { SfuRecorderError } from '../errors.js';
 import { assertRecordable } from './codecs.js';
 import { monotonicMs, type JournalHeader } from './journal.js';
 
@@ -35,6 +36,8 @@ export interface TrackTapListener {
   onUnmuted(tap: TrackTap): void;
   /** The producer or the recorder's transport went away; the tap closed itself. */
   onEnded(tap: TrackTap): void;
+  /** The journal failed, or waits for disk space, or resumed: told when it happens. */
+  onJournalFault(tap: TrackTap, fault: JournalFault): void;
 }
 
 /**
@@ -90,7 +93,7 @@ export class TrackTap {
     const ssrc = consumer.rtpParameters.encodings?.[0]?.ssrc;
     if (ssrc === undefined) {
       consumer.close();
-      throw new Error(`consumer for producer ${producer.id} has no SSRC`);
+      throw new SfuRecorderError('ERR_CAPTURE', `consumer for producer ${producer.id} has no SSRC`);
     }
     const header: JournalHeader = {
       version: 1,
@@ -112,11 +115,13 @@ export class TrackTap {
     // The tap exists only once the journal is open; losses reported before that have no one to repair them.
     const taps: TrackTap[] = [];
     try {
-      journal = await options.socket.openJournal(
-        join(options.sessionDir, options.journal),
-        header,
-        consumer.kind === 'video' ? () => taps[0]?.onUnrecoveredLoss() : undefined,
-      );
+      journal = await options.socket.openJournal(join(options.sessionDir, options.journal), header, {
+        ...(consumer.kind === 'video' ? { onUnrecoveredLoss: () => taps[0]?.onUnrecoveredLoss() } : {}),
+        onFault: (fault) => {
+          const tap = taps[0];
+          if (tap && !tap.#closed) listener.onJournalFault(tap, fault);
+        },
+      });
     } catch (error) {
       consumer.close();
       throw error;

@@ -1,8 +1,8 @@
 import { InvalidConfigError } from '../errors.js';
+import { MAX_KEY_PREFIX_BYTES } from './ids.js';
 
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\\\u0000-\u001f\u007f]/;
-const MAX_PREFIX_LENGTH = 512;
 
 /**
  * Validates an upload key prefix and returns it without leading or trailing `/`
@@ -18,8 +18,9 @@ export function normaliseKeyPrefix(field: string, value: unknown): string | unde
   if (CONTROL.test(value)) {
     throw new InvalidConfigError(field, `${field} ${JSON.stringify(value)} contains "\\" or a control character`);
   }
-  if (value.length > MAX_PREFIX_LENGTH) {
-    throw new InvalidConfigError(field, `${field} is longer than ${MAX_PREFIX_LENGTH} characters`);
+  const bytes = Buffer.byteLength(value, 'utf8');
+  if (bytes > MAX_KEY_PREFIX_BYTES) {
+    throw new InvalidConfigError(field, `${field} is ${bytes} bytes in UTF-8; at most ${MAX_KEY_PREFIX_BYTES} are allowed, so that every storage key stays under 1024 bytes`);
   }
   const trimmed = value.replace(/^\/+/, '').replace(/\/+$/, '');
   if (trimmed === '') return undefined;

@@ -1,3 +1,4 @@
+import type { SfuRecorderError } from '../errors.js';
 import type { SessionEndReason } from '../timeline/events.js';
 import type { StreamRef } from './recording-session.js';
 
@@ -36,6 +37,8 @@ export interface RecordingFinalisedInfo {
   durationMs: number;
   sizeBytes: number;
   codecs: { video?: string; audio?: string };
+  /** Media the file lacks because it could not be used (e.g. video that cannot be decoded: the file keeps the audio). */
+  dropped?: Array<{ kind: 'audio' | 'video'; reason: string }>;
 }
 
 /** A session produced no recording at all (nobody sent media); no file is created. */
@@ -53,8 +56,12 @@ export interface SessionFinalisedInfo {
   recordings: RecordingFinalisedInfo[];
   /** Streams that had no media and so no file, with why. */
   skipped: Array<{ peerId: string; streamId: string; reason: string }>;
-  /** Failures while finalising (the session's spool is kept for a later `recover()`). */
-  errors: Error[];
+  /**
+   * Failures while finalising. The outputs they cost are tried again by the next
+   * `recover()` (every start runs one), up to 3 runs; outputs already stored are never
+   * stored again.
+   */
+  errors: SfuRecorderError[];
 }
 
 /** Context of an `error` event. */

@@ -1,12 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, writeFileSync, renameSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { EventEmitter } from 'eventemitter3';
 import type { types as ms } from 'mediasoup';
 import type { CaptureSocket, CaptureThread } from '../capture/capture-socket.js';
 import { monotonicMs } from '../capture/journal.js';
 import { TrackTap, type TrackTapListener } from '../capture/track-tap.js';
 import { assertSafeId } from '../config/ids.js';
+import { SfuRecorderError, toSfuRecorderError } from '../errors.js';
 import { sessionPaths, type SessionManifest } from '../spool/layout.js';
+import { writeManifest } from '../spool/manifest.js';
 import type { SessionEndReason, StreamSource, TimelineEvent } from '../timeline/events.js';
 import { TimelineWriter } from '../timeline/timeline-file.js';
 import type { ProducerIdentity } from './identity.js';
@@ -26,8 +28,12 @@ export interface RecordingSessionEvents {
   streamended: [StreamRef];
   /** Every peer has left; the room decides whether to end the session. */
   empty: [];
-  /** A track could not be tapped or its journal failed. */
-  trackerror: [Error, ms.Producer];
+  /** A track's journal failed (told when it happens; the track ends there). */
+  trackerror: [SfuRecorderError, ms.Producer];
+  /** A write of this session (journal, timeline, manifest) found the disk full; it is retried. */
+  spoolfull: [SfuRecorderError];
+  /** A write of the timeline or manifest failed for another reason; it is retried. */
+  error: [SfuRecorderError];
 }
 
 interface StreamState {
@@ -91,6 +97,12 @@ export class RecordingSession extends EventEmitter<RecordingSessionEvents> {
   readonly #allStreams: StreamRef[] = [];
   #paused: boolean;
   #ended = false;
+  #state: SessionManifest['state'] = 'recording';
+  #manifestUnwritten = false;
+  /** Set from a failed write until the next write succeeds, so a full disk is told once. */
+  #writeFault: SfuRecorderError | undefined;
+  /** Tracks whose journal failure was already told. */
+  readonly #reportedFailures = new Set<string>();
 
   private constructor(
     options: RecordingSessionOptions,
@@ -112,7 +124,9 @@ export class RecordingSession extends EventEmitter<RecordingSessionEvents> {
     this.#monoToEpochMs = monoToEpochMs;
     this.#manifest = manifest;
     this.#paused = options.paused;
-    this.#timeline = new TimelineWriter(sessionPaths.timeline(dir));
+    this.#timeline = new TimelineWriter(sessionPaths.timeline(dir), {
+      onWriteError: (error) => this.#writeFailed(error, 'timeline'),
+    });
   }
 
   /** Creates the session directory, the capture socket and the recorder's PlainTransport. */
@@ -120,7 +134,11 @@ export class RecordingSession extends EventEmitter<RecordingSessionEvents> {
     const sessionId = options.sessionId ?? randomUUID();
     assertSafeId('sessionId', sessionId);
     const dir = sessionPaths.dir(options.spoolDir, options.roomId, sessionId);
-    mkdirSync(sessionPaths.tracksDir(dir), { recursive: true });
+    try {
+      mkdirSync(sessionPaths.tracksDir(dir), { recursive: true });
+    } catch (error) {
+      throw toSfuRecorderError(error, 'ERR_SPOOL_NOT_WRITABLE', `creating session directory ${dir}`);
+    }
     const socket = await options.captureThread.openSocket();
     let transport: ms.PlainTransport;
     try {
@@ -146,7 +164,13 @@ export class RecordingSession extends EventEmitter<RecordingSessionEvents> {
       state: 'recording',
       options: options.manifestOptions,
     };
-    writeManifest(dir, manifest);
+    try {
+      writeManifest(dir, manifest);
+    } catch (error) {
+      transport.close();
+      await socket.close();
+      throw toSfuRecorderError(error, 'ERR_SPOOL_NOT_WRITABLE', `writing ${sessionPaths.manifest(dir)}`);
+    }
     const session = new RecordingSession(options, sessionId, dir, transport, socket, monoToEpochMs, manifest);
     session.#append({ type: 'session-started', at: startedAt, roomId: options.roomId, sessionId });
     if (options.paused) session.#append({ type: 'recording-paused', at: startedAt });
@@ -204,6 +228,20 @@ export class RecordingSession extends EventEmitter<RecordingSessionEvents> {
       onMuted: (tap) => this.#append({ type: 'track-muted', at: Date.now(), trackId: tap.trackId }),
       onUnmuted: (tap) => this.#append({ type: 'track-unmuted', at: Date.now(), trackId: tap.trackId }),
       onEnded: (tap) => this.#onTrackEnded(producer.id, tap),
+      onJournalFault: (tap, fault) => {
+        if (fault.type === 'failed') {
+          this.#append({ type: 'capture-fault', at: Date.now(), fault: 'journal-failed', trackId: tap.trackId, message: fault.error.message });
+          this.#reportedFailures.add(tap.trackId);
+          this.emit('trackerror', fault.error, producer);
+          // Nothing more can be written for this track: end it here, the stream keeps what it has.
+          void this.removeTrack(producer.id);
+        } else if (fault.type === 'full') {
+          this.#append({ type: 'capture-fault', at: Date.now(), fault: 'spool-full', trackId: tap.trackId, message: fault.error.message });
+          this.#reportWriteFault(fault.error);
+        } else {
+          this.#append({ type: 'capture-fault', at: Date.now(), fault: 'spool-resumed', trackId: tap.trackId, droppedPackets: fault.droppedPackets });
+        }
+      },
     };
     // The stream is created before the tap opens so that concurrent producers of
     // one stream (camera and microphone arriving together) land in the same file.
@@ -317,7 +355,8 @@ export class RecordingSession extends EventEmitter<RecordingSessionEvents> {
     this.#ended = true;
     await Promise.allSettled([...this.#pendingTaps]);
     const at = Date.now();
-    await Promise.all([...this.#tracks.values()].map((t) => t.tap.close()));
+    // Never throws: whatever fails here (a full disk) is reported, and the session still ends.
+    await Promise.allSettled([...this.#tracks.values()].map((t) => t.tap.close()));
     for (const [producerId, track] of this.#tracks) this.#onTrackEnded(producerId, track.tap, at);
     for (const peer of this.#peers.values()) {
       if (peer.leaving) clearTimeout(peer.leaving.timer);
@@ -325,10 +364,27 @@ export class RecordingSession extends EventEmitter<RecordingSessionEvents> {
     }
     this.#timeline.append({ type: 'session-ended', at, reason });
     this.#timeline.close();
-    if (!this.#transport.closed) this.#transport.close();
-    await this.#socket.close();
-    writeManifest(this.dir, { ...this.#manifest, state: 'ended' });
+    try {
+      if (!this.#transport.closed) this.#transport.close();
+    } catch {
+      // The router closed under it: the transport is gone either way.
+    }
+    await this.#socket.close().catch(() => undefined);
+    this.#state = 'ended';
+    this.#saveManifest();
     return this.#allStreams;
+  }
+
+  /** True when everything the session wrote is on disk (false after a failed write, until {@link flushPending}). */
+  get written(): boolean {
+    return !this.#timeline.hasUnwritten && !this.#manifestUnwritten;
+  }
+
+  /** Writes the timeline events and the manifest state that wait for the disk; returns {@link written}. */
+  flushPending(): boolean {
+    if (this.#timeline.flush() && this.#manifestUnwritten) this.#saveManifest();
+    if (this.written) this.#writeFault = undefined;
+    return this.written;
   }
 
   #ensurePeer(peerId: string, displayName?: string): PeerState {
@@ -390,7 +446,10 @@ export class RecordingSession extends EventEmitter<RecordingSessionEvents> {
     const track = this.#tracks.get(producerId);
     if (!track || track.tap !== tap) return;
     this.#tracks.delete(producerId);
-    if (tap.journal.error) this.emit('trackerror', tap.journal.error, tap.producer);
+    const failure = tap.journal.error;
+    if (failure && !this.#reportedFailures.has(tap.trackId)) {
+      this.emit('trackerror', toSfuRecorderError(failure, 'ERR_JOURNAL_WRITE', `journal of track ${tap.trackId}`), tap.producer);
+    }
     if (!this.#timeline.closed) this.#append({ type: 'track-removed', at, trackId: tap.trackId });
   }
 
@@ -409,14 +468,30 @@ export class RecordingSession extends EventEmitter<RecordingSessionEvents> {
     if (!this.#timeline.closed) this.#timeline.append(event);
   }
 
-  #assertOpen(): void {
-    if (this.#ended) throw new Error(`session ${this.sessionId} of room ${this.roomId} has ended`);
+  #saveManifest(): void {
+    try {
+      writeManifest(this.dir, { ...this.#manifest, state: this.#state });
+      this.#manifestUnwritten = false;
+    } catch (error) {
+      this.#manifestUnwritten = true;
+      this.#writeFailed(error, 'manifest');
+    }
   }
-}
 
-/** Writes `session.json` atomically: a crash leaves the old or the new one, never half. */
-export function writeManifest(dir: string, manifest: SessionManifest): void {
-  const path = sessionPaths.manifest(dir);
-  writeFileSync(`${path}.tmp`, `${JSON.stringify(manifest, null, 2)}\n`);
-  renameSync(`${path}.tmp`, path);
+  #writeFailed(error: unknown, what: 'timeline' | 'manifest'): void {
+    const failure = toSfuRecorderError(error, 'ERR_SPOOL_NOT_WRITABLE', `writing the ${what} of session ${this.sessionId} in ${this.dir}`);
+    this.#reportWriteFault(failure);
+  }
+
+  /** Tells a failed write once per episode: a full disk fails every write until space returns. */
+  #reportWriteFault(failure: SfuRecorderError): void {
+    if (this.#writeFault) return;
+    this.#writeFault = failure;
+    if (failure.code === 'ERR_SPOOL_FULL') this.emit('spoolfull', failure);
+    else this.emit('error', failure);
+  }
+
+  #assertOpen(): void {
+    if (this.#ended) throw new SfuRecorderError('ERR_CLOSED', `session ${this.sessionId} of room ${this.roomId} has ended`);
+  }
 }

@@ -2,26 +2,52 @@ import type { types as ms } from 'mediasoup';
 import type { CaptureThread } from '../capture/capture-socket.js';
 import { recorderRtpCapabilities } from '../capture/codecs.js';
 import { assertSafeId } from '../config/ids.js';
-import { SfuRecorderError } from '../errors.js';
+import { EnhancedEventEmitter } from '../enhanced-events.js';
+import { closedError, SfuRecorderError, toSfuRecorderError } from '../errors.js';
 import type { SessionEndReason } from '../timeline/events.js';
+import type { RecorderErrorContext, SessionEndedInfo, SessionStartedInfo } from './events.js';
 import type { IdentifyProducer, ProducerIdentity } from './identity.js';
 import { RecordingSession, type StreamRef } from './recording-session.js';
+
+/** Typed events of a {@link RoomRecorder}: the recorder-wide events, for this room only. */
+export interface RoomRecorderEvents {
+  sessionstarted: [SessionStartedInfo];
+  sessionended: [SessionEndedInfo];
+  streamstarted: [StreamRef];
+  streamstopped: [StreamRef];
+  /** Something went wrong in this room; the recording goes on where it can. */
+  error: [SfuRecorderError, RecorderErrorContext];
+  /** The router closed; the room's recording closed with it. */
+  routerclose: [];
+}
+
+/** Events of {@link RoomRecorder.observer}: for monitoring, whatever closed the room. */
+export interface RoomRecorderObserverEvents {
+  close: [];
+  pause: [];
+  resume: [];
+  sessionstarted: [SessionStartedInfo];
+  sessionended: [SessionEndedInfo];
+}
 
 /** What a room reports to the recorder that owns it. */
 export interface RoomHost {
   spoolDir: string;
-  captureThread: CaptureThread;
+  /** The capture thread new sessions bind their sockets on (replaced if one dies). */
+  captureThread(): CaptureThread;
   identifyProducer: IdentifyProducer;
   gracePeriodMs: number;
   /** How long a peer whose transports all closed may reconnect and continue its streams. */
   reconnectWindowMs: number;
   newSessionId: (() => string) | undefined;
-  sessionStarted(room: RoomRecorder, session: RecordingSession): void;
+  sessionStarted(info: SessionStartedInfo): void;
   /** The session has ended and its directory is complete; finalisation takes over. */
-  sessionEnded(room: RoomRecorder, session: RecordingSession, reason: SessionEndReason, streams: StreamRef[]): void;
+  sessionEnded(info: SessionEndedInfo, session: RecordingSession): void;
   streamStarted(ref: StreamRef): void;
   streamStopped(ref: StreamRef): void;
-  error(error: Error, context: { roomId: string; sessionId?: string; producerId?: string }): void;
+  error(error: SfuRecorderError, context: RecorderErrorContext): void;
+  /** A session's write found the disk full. */
+  spoolFull(error: SfuRecorderError, session: RecordingSession): void;
   roomClosed(room: RoomRecorder): void;
 }
 
@@ -41,9 +67,14 @@ export interface RoomRecorderOptions {
  * transports are discovered and tapped; a session starts with the first recorded
  * peer and ends when the last one leaves (after a grace period), when `stop()` is
  * called, or when the router closes. Get one from `SfuRecorder.enableRoom()`.
+ *
+ * Its events are the recorder's, for this room; a listener that throws is reported
+ * as an `error` (`ERR_LISTENER`) and never stops the recording.
  */
-export class RoomRecorder {
+export class RoomRecorder extends EnhancedEventEmitter<RoomRecorderEvents> {
   readonly roomId: string;
+  /** Events for monitoring: `close`, `pause`, `resume`, `sessionstarted`, `sessionended`. */
+  readonly observer = new EnhancedEventEmitter<RoomRecorderObserverEvents>();
   readonly router: ms.Router;
   readonly #host: RoomHost;
   readonly #manifestOptions: Record<string, unknown>;
@@ -59,20 +90,26 @@ export class RoomRecorder {
   #speakerObserver: ms.ActiveSpeakerObserver | undefined;
   #paused = false;
   #closed = false;
+  #closing: Promise<void> | undefined;
 
   private constructor(options: RoomRecorderOptions) {
+    super();
     this.roomId = options.roomId;
     this.router = options.router;
     this.#host = options.host;
     this.#manifestOptions = options.manifestOptions;
     this.#rtpCapabilities = recorderRtpCapabilities(options.router);
+    const onListenerError = (error: unknown, eventName: string): void =>
+      this.#host.error(listenerError(error, eventName), { roomId: this.roomId });
+    this.setListenerErrorHandler(onListenerError);
+    this.observer.setListenerErrorHandler(onListenerError);
   }
 
   /** @internal Use `SfuRecorder.enableRoom()`. */
   static async create(options: RoomRecorderOptions): Promise<RoomRecorder> {
     assertSafeId('roomId', options.roomId);
     if (options.router.closed) {
-      throw new SfuRecorderError('ERR_ROUTER_CLOSED', `router ${options.router.id} of room ${options.roomId} is closed`);
+      throw new SfuRecorderError('ERR_CLOSED', `router ${options.router.id} of room ${options.roomId} is closed`);
     }
     const room = new RoomRecorder(options);
     if (options.activeSpeaker !== false) {
@@ -108,7 +145,9 @@ export class RoomRecorder {
     if (producer.closed) return;
     const who = identity ?? this.#host.identifyProducer(producer, transport);
     if (!who) return;
+    // Ids are checked before anything starts: a bad one records nothing, not half a session.
     assertSafeId('peerId', who.peerId);
+    if (who.streamId !== undefined) assertSafeId('streamId', who.streamId);
     const displayName = who.displayName ?? this.#displayNames.get(who.peerId);
     const resolved: ProducerIdentity = { ...who, ...(displayName !== undefined ? { displayName } : {}) };
     this.#identities.set(producer.id, resolved);
@@ -149,32 +188,56 @@ export class RoomRecorder {
    */
   async pause(): Promise<void> {
     this.#assertOpen();
+    if (this.#paused) return;
     this.#paused = true;
+    this.observer.emit('pause');
     await this.#session?.pause();
   }
 
   async resume(): Promise<void> {
     this.#assertOpen();
+    if (!this.#paused) return;
     this.#paused = false;
+    this.observer.emit('resume');
     await this.#session?.resume();
   }
 
   /**
    * Ends the current session now (finalisation starts); the room stays enabled and
    * the next recorded peer starts a new session. Resolves with the ended session's id.
+   * Never rejects for a fault of the spool (a full disk is reported as an event):
+   * the session ends in any case.
    */
   async stop(): Promise<string | undefined> {
     return this.#endSession('stopped');
   }
 
-  /** Ends the current session and stops watching the router. */
-  async close(reason: SessionEndReason = 'recorder-closed'): Promise<void> {
-    if (this.#closed) return;
-    await this.#endSession(reason);
+  /**
+   * Ends the current session and stops watching the router. `closed` is true at once;
+   * calling it again (also while it runs) returns the same promise.
+   */
+  close(reason: SessionEndReason = 'recorder-closed'): Promise<void> {
+    if (this.#closing) return this.#closing;
     this.#closed = true;
-    for (const cleanup of this.#cleanups) cleanup();
-    if (this.#speakerObserver && !this.#speakerObserver.closed) this.#speakerObserver.close();
-    this.#host.roomClosed(this);
+    this.#closing = (async () => {
+      for (const cleanup of this.#cleanups) cleanup();
+      await this.#endSession(reason);
+      if (this.#speakerObserver && !this.#speakerObserver.closed) this.#speakerObserver.close();
+      this.#host.roomClosed(this);
+      if (reason === 'router-closed') this.emit('routerclose');
+      this.observer.emit('close');
+    })();
+    return this.#closing;
+  }
+
+  /** @internal Ends the session because capture failed under it (the capture thread died). */
+  async endForCaptureFailure(): Promise<void> {
+    await this.#endSession('capture-failed');
+  }
+
+  /** @internal Sessions of this room whose writes wait for disk space. */
+  get session(): RecordingSession | undefined {
+    return this.#session;
   }
 
   async #ensureSession(): Promise<RecordingSession> {
@@ -185,20 +248,41 @@ export class RoomRecorder {
       ...(this.#host.newSessionId ? { sessionId: this.#host.newSessionId() } : {}),
       router: this.router,
       spoolDir: this.#host.spoolDir,
-      captureThread: this.#host.captureThread,
+      captureThread: this.#host.captureThread(),
       rtpCapabilities: this.#rtpCapabilities,
       manifestOptions: this.#manifestOptions,
       paused: this.#paused,
     })
       .then((session) => {
         this.#session = session;
-        session.on('streamstarted', (ref) => this.#host.streamStarted(ref));
-        session.on('streamended', (ref) => this.#host.streamStopped(ref));
+        session.on('streamstarted', (ref) => {
+          this.#host.streamStarted(ref);
+          this.emit('streamstarted', ref);
+        });
+        session.on('streamended', (ref) => {
+          this.#host.streamStopped(ref);
+          this.emit('streamstopped', ref);
+        });
         session.on('empty', () => this.#startGrace());
-        session.on('trackerror', (error, producer) =>
-          this.#host.error(error, { roomId: this.roomId, sessionId: session.sessionId, producerId: producer.id }),
-        );
-        this.#host.sessionStarted(this, session);
+        session.on('trackerror', (error, producer) => {
+          const identity = this.#identities.get(producer.id);
+          this.#reportError(error, {
+            sessionId: session.sessionId,
+            producerId: producer.id,
+            ...(identity ? { peerId: identity.peerId } : {}),
+          });
+        });
+        session.on('error', (error) => this.#reportError(error, { sessionId: session.sessionId }));
+        session.on('spoolfull', (error) => this.#host.spoolFull(error, session));
+        const info: SessionStartedInfo = {
+          roomId: this.roomId,
+          sessionId: session.sessionId,
+          startedAt: session.startedAt,
+          dir: session.dir,
+        };
+        this.#host.sessionStarted(info);
+        this.emit('sessionstarted', info);
+        this.observer.emit('sessionstarted', info);
         return session;
       })
       .finally(() => {
@@ -214,14 +298,34 @@ export class RoomRecorder {
     this.#session = undefined;
     this.#peerTransports.clear();
     const streams = await session.end(reason);
-    this.#host.sessionEnded(this, session, reason, streams);
+    const info: SessionEndedInfo = {
+      roomId: this.roomId,
+      sessionId: session.sessionId,
+      startedAt: session.startedAt,
+      endedAt: Date.now(),
+      dir: session.dir,
+      reason,
+      streams,
+    };
+    // The recorder queues finalisation before any listener runs.
+    this.#host.sessionEnded(info, session);
+    this.emit('sessionended', info);
+    this.observer.emit('sessionended', info);
     return session.sessionId;
   }
 
   #startGrace(): void {
     this.#cancelGrace();
-    this.#graceTimer = setTimeout(() => void this.#endSession('empty'), this.#host.gracePeriodMs);
+    this.#graceTimer = setTimeout(() => {
+      this.#endSession('empty').catch((error: unknown) => this.#reportError(toSfuRecorderError(error, 'ERR_CAPTURE', 'ending the session'), {}));
+    }, this.#host.gracePeriodMs);
     this.#graceTimer.unref();
+  }
+
+  #reportError(error: SfuRecorderError, context: Omit<RecorderErrorContext, 'roomId'>): void {
+    const full: RecorderErrorContext = { roomId: this.roomId, ...context };
+    this.#host.error(error, full);
+    this.emit('error', error, full);
   }
 
   #cancelGrace(): void {
@@ -233,13 +337,14 @@ export class RoomRecorder {
     const onTransport = (transport: ms.Transport): void => {
       if ((transport.appData as Record<string, unknown>).sfuRecorder === true) return;
       const onProducer = (producer: ms.Producer): void => {
-        this.addProducer(producer, undefined, transport).catch((error: unknown) =>
-          this.#host.error(asError(error), {
-            roomId: this.roomId,
+        this.addProducer(producer, undefined, transport).catch((error: unknown) => {
+          // A room closed while the producer arrived has nothing to report.
+          if (this.#closed && error instanceof SfuRecorderError && error.code === 'ERR_CLOSED') return;
+          this.#reportError(toSfuRecorderError(error, 'ERR_CAPTURE', `recording producer ${producer.id}`), {
             ...(this.#session ? { sessionId: this.#session.sessionId } : {}),
             producerId: producer.id,
-          }),
-        );
+          });
+        });
         producer.observer.once('close', () => void this.removeProducer(producer.id));
       };
       transport.observer.on('newproducer', onProducer);
@@ -272,10 +377,12 @@ export class RoomRecorder {
   }
 
   #assertOpen(): void {
-    if (this.#closed) throw new SfuRecorderError('ERR_ROOM_CLOSED', `recording of room ${this.roomId} is closed`);
+    if (this.#closed) throw closedError(`recording of room ${this.roomId}`);
   }
 }
 
-function asError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
+/** What a host's listener threw, as the recorder reports it. */
+export function listenerError(error: unknown, eventName: string): SfuRecorderError {
+  const message = error instanceof Error ? error.message : String(error);
+  return new SfuRecorderError('ERR_LISTENER', `a "${eventName}" listener threw: ${message}`, { cause: error });
 }

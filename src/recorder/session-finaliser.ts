@@ -1,16 +1,21 @@
-import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { composeSession, type CompositeOptions } from '../compose/index.js';
 import type { RoomRecordingConfig, WebhookConfig } from '../config/room-config.js';
 import type { FfmpegBinaries } from '../ffmpeg/index.js';
-import { finaliseStream, listSessionStreams, type MuxOptions } from '../mux/index.js';
+import { isNoSpaceError, SfuRecorderError, toSfuRecorderError } from '../errors.js';
+import { finaliseStream, listSessionStreams, type FinalisedStream, type FinaliseStreamResult, type MuxOptions } from '../mux/index.js';
 import type { RecordingDelivery } from '../notify/delivery.js';
-import { sessionPaths, type SessionManifest } from '../spool/layout.js';
+import { sessionPaths, type SessionManifest, type SessionOutputRecord } from '../spool/layout.js';
+import { readManifest, writeManifest } from '../spool/manifest.js';
 import { listSubdirectories } from '../spool/list.js';
 import type { RecordingMetadata, UploadDestination } from '../storage/upload-destination.js';
 import { readTimeline, TimelineWriter } from '../timeline/timeline-file.js';
 import type { RecorderErrorContext, RecordingFinalisedInfo, SessionEmptyInfo, SessionFinalisedInfo } from './events.js';
-import { writeManifest } from './recording-session.js';
+
+/** Finalisation runs a session gets before its failing outputs are given up on. */
+const MAX_FINALISE_ATTEMPTS = 3;
+const COMPOSITE_OUTPUT = 'composite';
 
 /** How individual and composite files are produced. */
 export interface FinaliseOptions {
@@ -31,7 +36,7 @@ export interface FinaliserListener {
   finalised(info: RecordingFinalisedInfo): void;
   sessionFinalised(info: SessionFinalisedInfo): void;
   empty(info: SessionEmptyInfo): void;
-  error(error: Error, context: RecorderErrorContext): void;
+  error(error: SfuRecorderError, context: RecorderErrorContext): void;
 }
 
 /**
@@ -86,7 +91,11 @@ export class SessionFinaliser {
     for (const dir of waiting) void this.enqueue(dir);
   }
 
-  /** Queues a session directory for finalisation; resolves when it is done. */
+  /**
+   * Queues a session directory for finalisation; resolves when it is done. Never
+   * rejects: every failure reaches the listener's `error` with the session named, and
+   * the session's `sessionFinalised` still comes.
+   */
   enqueue(sessionDir: string): Promise<SessionFinalisedInfo | undefined> {
     if (this.#queued.has(sessionDir)) return Promise.resolve(undefined);
     this.#queued.add(sessionDir);
@@ -94,11 +103,13 @@ export class SessionFinaliser {
       try {
         if (this.#paused) return undefined;
         return await this.#finalise(sessionDir);
+      } catch (error) {
+        return this.#unexpectedFailure(sessionDir, error);
       } finally {
         this.#queued.delete(sessionDir);
       }
     });
-    this.#chain = run.catch(() => undefined);
+    this.#chain = run;
     return run;
   }
 
@@ -131,8 +142,11 @@ export class SessionFinaliser {
   }
 
   async #finalise(sessionDir: string): Promise<SessionFinalisedInfo | undefined> {
-    const manifest = readManifest(sessionDir);
-    if (!manifest) return undefined;
+    const found = readManifest(sessionDir);
+    if (!found) {
+      throw new SfuRecorderError('ERR_FINALISE_FAILED', `${sessionPaths.manifest(sessionDir)} is missing or not JSON`);
+    }
+    let manifest: SessionManifest = found;
     const room = this.#roomFor(manifest);
     if (!room) {
       // The session stored to a configured upload whose credentials only the
@@ -151,28 +165,37 @@ export class SessionFinaliser {
       skipped: [],
       errors: [],
     };
+    const outputs: Record<string, SessionOutputRecord> = { ...manifest.outputs };
+    const save = (changes: Partial<SessionManifest>): void => {
+      manifest = { ...manifest, ...changes, outputs };
+      writeManifest(sessionDir, manifest);
+    };
     const signal = this.#abort.signal;
     const timeline = readTimeline(sessionPaths.timeline(sessionDir));
-    // Each output is attempted on its own: one failing stream must not cost the others.
-    const attempt = async (
-      context: RecorderErrorContext,
-      produce: () => Promise<RecordingFinalisedInfo | undefined>,
-    ): Promise<void> => {
-      try {
-        const recording = await produce();
-        if (!recording) return;
-        info.recordings.push(recording);
-        this.#listener.finalised(recording);
-      } catch (error) {
-        if (signal.aborted) throw error;
-        const failure = asError(error);
-        info.errors.push(failure);
-        this.#listener.error(failure, context);
-      }
-    };
     const sessionContext = { roomId: manifest.roomId, sessionId: manifest.sessionId };
+    const fail = (error: unknown, context: RecorderErrorContext, what: string): void => {
+      const failure = toSfuRecorderError(error, 'ERR_FINALISE_FAILED', what);
+      info.errors.push(failure);
+      this.#listener.error(failure, context);
+    };
+    const wantComposite = room.config.composite && !isSettled(outputs[COMPOSITE_OUTPUT]);
+    /** Finalised now, to be handed to storage. */
+    const fresh: Array<{ output: string; recording: RecordingFinalisedInfo }> = [];
+    let compositeSources = 0;
+    // Each output is attempted on its own: one failing stream must not cost the others.
     for (const stream of listSessionStreams(sessionDir, timeline)) {
-      await attempt({ ...sessionContext, peerId: stream.peerId, streamId: stream.streamId }, async () => {
+      const output = individualOutput(stream.peerId, stream.streamId);
+      const context = { ...sessionContext, peerId: stream.peerId, streamId: stream.streamId };
+      const settled = outputs[output];
+      if (isSettled(settled)) {
+        // Stored by an earlier run: made again only if the composite still needs it.
+        if (settled.state === 'skipped' || !wantComposite) continue;
+        if (existsSync(sessionPaths.streamResult(sessionDir, stream.peerId, stream.streamId))) {
+          compositeSources++;
+          continue;
+        }
+      }
+      try {
         const result = await finaliseStream({
           sessionDir,
           peerId: stream.peerId,
@@ -183,33 +206,25 @@ export class SessionFinaliser {
         });
         if (result.status === 'empty') {
           info.skipped.push({ peerId: stream.peerId, streamId: stream.streamId, reason: result.reason });
-          return undefined;
+          outputs[output] = { state: 'skipped', reason: result.reason };
+          continue;
         }
-        const finalised = result.stream;
-        return {
-          recordingType: 'individual',
-          ...sessionContext,
-          peerId: finalised.peerId,
-          streamId: finalised.streamId,
-          file: finalised.file,
-          startedAt: finalised.startedAt,
-          stoppedAt: finalised.endedAt,
-          durationMs: finalised.durationMs,
-          sizeBytes: finalised.sizeBytes,
-          codecs: {
-            ...(finalised.video ? { video: finalised.video.codec } : {}),
-            ...(finalised.audio ? { audio: finalised.audio.codec } : {}),
-          },
-        };
-      });
-    }
-    if (info.recordings.length === 0) {
-      if (info.errors.length === 0) {
-        const reason = info.skipped.length > 0 ? 'no stream had any media' : 'nobody published media';
-        this.#listener.empty({ ...sessionContext, reason });
+        compositeSources++;
+        if (isSettled(settled)) continue;
+        const recording = individualRecording(result.stream, sessionContext);
+        for (const dropped of droppedOf(result)) {
+          this.#listener.error(dropped.error, context);
+        }
+        info.recordings.push(recording);
+        this.#listener.finalised(recording);
+        fresh.push({ output, recording });
+      } catch (error) {
+        if (signal.aborted) return undefined;
+        fail(error, context, `finalising stream ${stream.streamId} of peer ${stream.peerId}`);
       }
-    } else if (room.config.composite) {
-      await attempt(sessionContext, async () => {
+    }
+    if (wantComposite && compositeSources > 0) {
+      try {
         const composite = await composeSession(sessionDir, {
           ...this.#options.compositeOptions,
           ffmpegPath: this.#binaries.ffmpegPath,
@@ -217,7 +232,7 @@ export class SessionFinaliser {
           skipMissingSources: true,
           signal,
         });
-        return {
+        const recording: RecordingFinalisedInfo = {
           recordingType: 'composite',
           ...sessionContext,
           file: composite.file,
@@ -227,26 +242,86 @@ export class SessionFinaliser {
           sizeBytes: composite.sizeBytes,
           codecs: { video: composite.video.codec, audio: composite.audio.codec },
         };
-      });
+        info.recordings.push(recording);
+        this.#listener.finalised(recording);
+        fresh.push({ output: COMPOSITE_OUTPUT, recording });
+      } catch (error) {
+        if (signal.aborted) return undefined;
+        fail(error, sessionContext, 'composing the session');
+      }
     }
-    for (const recording of info.recordings) {
+    if (info.recordings.length === 0 && info.errors.length === 0 && !hasDelivered(outputs)) {
+      const reason = info.skipped.length > 0 ? 'no stream had any media' : 'nobody published media';
+      this.#listener.empty({ ...sessionContext, reason });
+    }
+    for (const { output, recording } of fresh) {
       // Individual files feed the composite, so they are handed to storage only now;
       // with individual recording switched off they are not stored, and their spool
       // copy goes (the journals stay, so `sfu-recorder compose` can make them again).
       if (recording.recordingType === 'individual' && !room.config.individual) {
+        outputs[output] = { state: 'skipped', reason: 'individual recording is off' };
         if (info.errors.length === 0) rmSync(recording.file, { force: true });
         continue;
       }
-      await this.#delivery.deliver({
-        file: recording.file,
-        metadata: metadataOf(recording, manifest.startedAt),
-        destination: room.destination,
-        ...(room.config.webhook ? { webhook: room.config.webhook } : {}),
-        retention: room.config.retention,
-      });
+      const context: RecorderErrorContext = {
+        ...sessionContext,
+        ...(recording.peerId !== undefined ? { peerId: recording.peerId } : {}),
+        ...(recording.streamId !== undefined ? { streamId: recording.streamId } : {}),
+      };
+      try {
+        const key = await this.#delivery.deliver({
+          file: recording.file,
+          metadata: metadataOf(recording, manifest.startedAt),
+          destination: room.destination,
+          ...(room.config.webhook ? { webhook: room.config.webhook } : {}),
+          retention: room.config.retention,
+        });
+        outputs[output] = { state: 'delivered', key };
+        // Saved at once: a crash after this point must not hand the file over again.
+        save({});
+      } catch (error) {
+        if (signal.aborted) return undefined;
+        fail(error, context, `handing ${basename(recording.file)} to storage`);
+      }
     }
-    // A session with failures stays `ended`, so the next start (or recover()) tries again.
-    if (info.errors.length === 0) writeManifest(sessionDir, { ...manifest, state: 'finalised' });
+    if (info.errors.length === 0) {
+      save({ state: 'finalised' });
+    } else if (!info.errors.every(isTransient)) {
+      // A session with failures stays `ended`, so the next start (or recover()) tries
+      // again, up to a limit: a failure that repeats every time is given up on, recorded.
+      const failedAttempts = (manifest.failedAttempts ?? 0) + 1;
+      if (failedAttempts >= MAX_FINALISE_ATTEMPTS) {
+        const gaveUp = new SfuRecorderError(
+          'ERR_FINALISE_GAVE_UP',
+          `session ${manifest.sessionId} of room ${manifest.roomId}: gave up after ${failedAttempts} attempts; last errors: ${info.errors.map((e) => e.message).join('; ')}`,
+        );
+        for (const stream of listSessionStreams(sessionDir, timeline)) {
+          const output = individualOutput(stream.peerId, stream.streamId);
+          if (!isSettled(outputs[output])) outputs[output] = { state: 'failed', error: { code: gaveUp.code, message: gaveUp.message } };
+        }
+        if (room.config.composite && !isSettled(outputs[COMPOSITE_OUTPUT]) && (compositeSources > 0 || hasDelivered(outputs))) {
+          outputs[COMPOSITE_OUTPUT] = { state: 'failed', error: { code: gaveUp.code, message: gaveUp.message } };
+        }
+        this.#listener.error(gaveUp, sessionContext);
+        save({ state: 'finalised', failedAttempts });
+      } else {
+        save({ failedAttempts });
+      }
+    }
+    this.#listener.sessionFinalised(info);
+    return info;
+  }
+
+  /** An error outside any one output (unreadable spool, a full disk): reported, and the session ends its turn. */
+  #unexpectedFailure(sessionDir: string, error: unknown): SessionFinalisedInfo | undefined {
+    if (this.#abort.signal.aborted) return undefined;
+    const manifest = readManifest(sessionDir);
+    const [roomId, sessionId] = manifest
+      ? [manifest.roomId, manifest.sessionId]
+      : [basename(dirname(sessionDir)), basename(sessionDir)];
+    const failure = toSfuRecorderError(error, 'ERR_FINALISE_FAILED', `finalising session ${sessionId} of room ${roomId}`);
+    const info: SessionFinalisedInfo = { roomId, sessionId, dir: sessionDir, recordings: [], skipped: [], errors: [failure] };
+    this.#listener.error(failure, { roomId, sessionId });
     this.#listener.sessionFinalised(info);
     return info;
   }
@@ -269,6 +344,49 @@ export class SessionFinaliser {
   }
 }
 
+/** A failure that says nothing about the session itself: it is retried without counting an attempt. */
+function isTransient(error: SfuRecorderError): boolean {
+  return error.code === 'ERR_SPOOL_FULL' || error.code === 'ERR_CANCELED' || isNoSpaceError(error);
+}
+
+function isSettled(record: SessionOutputRecord | undefined): record is SessionOutputRecord {
+  return record !== undefined;
+}
+
+function hasDelivered(outputs: Record<string, SessionOutputRecord>): boolean {
+  return Object.values(outputs).some((o) => o.state === 'delivered');
+}
+
+function individualOutput(peerId: string, streamId: string): string {
+  return `individual:${peerId}/${streamId}`;
+}
+
+function individualRecording(
+  finalised: FinalisedStream,
+  sessionContext: { roomId: string; sessionId: string },
+): RecordingFinalisedInfo {
+  return {
+    recordingType: 'individual',
+    ...sessionContext,
+    peerId: finalised.peerId,
+    streamId: finalised.streamId,
+    file: finalised.file,
+    startedAt: finalised.startedAt,
+    stoppedAt: finalised.endedAt,
+    durationMs: finalised.durationMs,
+    sizeBytes: finalised.sizeBytes,
+    codecs: {
+      ...(finalised.video ? { video: finalised.video.codec } : {}),
+      ...(finalised.audio ? { audio: finalised.audio.codec } : {}),
+    },
+  };
+}
+
+/** What the stream's file lacks because its media could not be used. */
+function droppedOf(result: FinaliseStreamResult): Array<{ kind: 'audio' | 'video'; reason: string; error: SfuRecorderError }> {
+  return result.status === 'finalised' ? ((result as { dropped?: [] }).dropped ?? []) : [];
+}
+
 function metadataOf(recording: RecordingFinalisedInfo, sessionStartedAt: number): RecordingMetadata {
   return {
     recordingType: recording.recordingType,
@@ -285,10 +403,6 @@ function metadataOf(recording: RecordingFinalisedInfo, sessionStartedAt: number)
   };
 }
 
-function asError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
-}
-
 /** `<spool>/<room>/<session>` directories that hold a `session.json`. */
 function listSessionDirs(spoolDir: string): string[] {
   const dirs: string[] = [];
@@ -299,15 +413,6 @@ function listSessionDirs(spoolDir: string): string[] {
     }
   }
   return dirs;
-}
-
-
-function readManifest(dir: string): SessionManifest | undefined {
-  try {
-    return JSON.parse(readFileSync(sessionPaths.manifest(dir), 'utf8')) as SessionManifest;
-  } catch {
-    return undefined;
-  }
 }
 
 /**
@@ -325,9 +430,11 @@ function closeTimelineAfterCrash(sessionDir: string): void {
   for (const name of safeReaddirFiles(tracksDir)) {
     lastWrite = Math.max(lastWrite, statSync(join(tracksDir, name)).mtimeMs);
   }
-  const writer = new TimelineWriter(timelinePath);
+  let failure: Error | undefined;
+  const writer = new TimelineWriter(timelinePath, { onWriteError: (error) => (failure = error) });
   writer.append({ type: 'session-ended', at: lastWrite, reason: 'recovered' });
   writer.close();
+  if (failure) throw toSfuRecorderError(failure, 'ERR_FINALISE_FAILED', `closing the timeline of ${sessionDir}`);
 }
 
 function safeReaddirFiles(dir: string): string[] {

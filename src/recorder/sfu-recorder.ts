@@ -1,6 +1,5 @@
-import { accessSync, constants, mkdirSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, statfsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { EventEmitter } from 'eventemitter3';
 import type { types as ms } from 'mediasoup';
 import type { Logger } from '../config/logger.js';
 import {
@@ -11,7 +10,8 @@ import {
   type WebhookConfigInput,
 } from '../config/room-config.js';
 import { assertSafeId } from '../config/ids.js';
-import { SfuRecorderError } from '../errors.js';
+import { EnhancedEventEmitter } from '../enhanced-events.js';
+import { closedError, SfuRecorderError, toSfuRecorderError } from '../errors.js';
 import { resolveFfmpegBinaries, runFfmpeg, type FfmpegBinaries } from '../ffmpeg/index.js';
 import {
   RecordingDelivery,
@@ -32,8 +32,10 @@ import type {
   StreamRef,
 } from './events.js';
 import { identifyFromAppData, type IdentifyProducer } from './identity.js';
-import { RoomRecorder, type RoomHost } from './room-recorder.js';
+import type { RecordingSession } from './recording-session.js';
+import { listenerError, RoomRecorder, type RoomHost } from './room-recorder.js';
 import { SessionFinaliser, type FinaliseOptions } from './session-finaliser.js';
+import { SpoolLock } from '../spool/lock.js';
 import { sweepSpool } from '../spool/sweep.js';
 import { CaptureThread } from '../capture/capture-socket.js';
 
@@ -100,6 +102,23 @@ export interface EnableRoomOptions {
   destination?: UploadDestination;
 }
 
+/** The spool's disk is full: captures wait in memory, finalisation waits; nothing is lost that fits. */
+export interface SpoolFullInfo {
+  spoolDir: string;
+  /** Epoch ms. */
+  at: number;
+  error: SfuRecorderError;
+}
+
+/** The spool has space again: captures are written again and waiting sessions are finalised. */
+export interface SpoolAvailableInfo {
+  spoolDir: string;
+  /** Epoch ms. */
+  at: number;
+  /** How long the disk was full. */
+  fullForMs: number;
+}
+
 /** Typed events of {@link SfuRecorder}. */
 export interface SfuRecorderEvents {
   sessionstarted: [SessionStartedInfo];
@@ -116,12 +135,35 @@ export interface SfuRecorderEvents {
   recordingstored: [RecordingStoredEvent];
   /** A recording could not be stored after its retry budget; the file is kept in the spool. */
   recordingfailed: [RecordingFailedEvent];
-  error: [Error, RecorderErrorContext];
+  /** The spool's disk is full (see {@link SfuRecorder.spoolFull}). */
+  spoolfull: [SpoolFullInfo];
+  /** The spool's disk has space again. */
+  spoolavailable: [SpoolAvailableInfo];
+  /**
+   * Something went wrong; the context names the room, session, peer or stream. The
+   * recorder goes on: every error is also a state it recovers from (or reports as given up).
+   */
+  error: [SfuRecorderError, RecorderErrorContext];
 }
+
+/** Events of {@link SfuRecorder.observer}. */
+export interface SfuRecorderObserverEvents {
+  close: [];
+  newroom: [RoomRecorder];
+}
+
+/** How often a full spool is checked for space again. */
+const SPOOL_FULL_POLL_MS = 2000;
+/** Free space below which the spool still counts as full. */
+const SPOOL_MIN_FREE_BYTES = 1024 * 1024;
 
 /**
  * Records calls on a mediasoup SFU. Create one per process, enable recording per
  * room with {@link SfuRecorder.enableRoom}, and listen for events.
+ *
+ * No listener of yours can break the recorder: one that throws (or rejects) is
+ * reported as an `error` with code `ERR_LISTENER`, and everything after the event
+ * happens as usual.
  *
  * @example
  * ```ts
@@ -130,26 +172,46 @@ export interface SfuRecorderEvents {
  * await recorder.enableRoom({ roomId, router, recording: { upload: { type: 's3', location: 'bucket' } } });
  * ```
  */
-export class SfuRecorder extends EventEmitter<SfuRecorderEvents> {
+export class SfuRecorder extends EnhancedEventEmitter<SfuRecorderEvents> {
   readonly spoolDir: string;
   readonly binaries: FfmpegBinaries;
   /** The local storage used by rooms without an upload configuration (unless `destination` replaces it). */
   readonly defaultStorage: LocalStorage;
+  /** Events for monitoring: `close`, `newroom`. */
+  readonly observer = new EnhancedEventEmitter<SfuRecorderObserverEvents>();
   readonly #delivery: RecordingDelivery;
   readonly #defaultDestination: UploadDestination;
   readonly #defaultWebhook: RoomRecordingConfig['webhook'];
   readonly #keepSessionsMs: number;
-  readonly #captureThread: CaptureThread;
+  readonly #logger: Logger;
+  readonly #lock: SpoolLock;
+  #captureThread: CaptureThread;
   #sweepTimer: NodeJS.Timeout | undefined;
   readonly #rooms = new Map<string, RoomRecorder>();
+  /** Destinations the recorder built from room configurations (S3 clients): it closes them. */
+  readonly #ownedDestinations = new Set<UploadDestination>();
   readonly #finaliser: SessionFinaliser;
   readonly #host: RoomHost;
+  /** Ended sessions whose timeline or manifest still wait for disk space. */
+  readonly #unwritten = new Set<RecordingSession>();
+  #spoolFull: { since: number; timer: NodeJS.Timeout } | undefined;
   #closed = false;
+  #closing: Promise<void> | undefined;
 
-  private constructor(options: SfuRecorderOptions, spoolDir: string, binaries: FfmpegBinaries) {
+  private constructor(options: SfuRecorderOptions, spoolDir: string, binaries: FfmpegBinaries, lock: SpoolLock) {
     super();
     this.spoolDir = spoolDir;
     this.binaries = binaries;
+    this.#lock = lock;
+    this.#logger = options.logger ?? {};
+    const onListenerError = (error: unknown, eventName: string): void => {
+      const failure = listenerError(error, eventName);
+      // A throwing `error` listener can only be logged: emitting again would loop.
+      if (eventName === 'error') this.#logger.error?.(failure.message, { code: failure.code });
+      else this.emit('error', failure, {});
+    };
+    this.setListenerErrorHandler(onListenerError);
+    this.observer.setListenerErrorHandler(onListenerError);
     this.defaultStorage =
       options.defaultStorage instanceof LocalStorage
         ? options.defaultStorage
@@ -169,7 +231,10 @@ export class SfuRecorder extends EventEmitter<SfuRecorderEvents> {
       finalised: (info) => this.emit('recordingfinalised', info),
       sessionFinalised: (info) => this.emit('sessionfinalised', info),
       empty: (info) => this.emit('sessionempty', info),
-      error: (error, context) => this.emit('error', error, context),
+      error: (error, context) => {
+        if (error.code === 'ERR_SPOOL_FULL') this.#enterSpoolFull(error);
+        this.emit('error', error, context);
+      },
     });
     this.#keepSessionsMs = options.keepSessionsMs ?? 24 * 60 * 60 * 1000;
     if (!(this.#keepSessionsMs >= 0)) {
@@ -177,36 +242,25 @@ export class SfuRecorder extends EventEmitter<SfuRecorderEvents> {
     }
     const gracePeriodMs = durationOption('gracePeriodMs', options.gracePeriodMs, 30_000);
     const reconnectWindowMs = durationOption('reconnectWindowMs', options.reconnectWindowMs, 5000);
-    this.#captureThread = CaptureThread.start();
+    this.#captureThread = this.#startCaptureThread();
     this.#host = {
       spoolDir,
-      captureThread: this.#captureThread,
+      captureThread: () => this.#captureThread,
       identifyProducer: options.identifyProducer ?? identifyFromAppData,
       gracePeriodMs,
       reconnectWindowMs,
       newSessionId: options.newSessionId,
-      sessionStarted: (room, session) =>
-        this.emit('sessionstarted', {
-          roomId: room.roomId,
-          sessionId: session.sessionId,
-          startedAt: session.startedAt,
-          dir: session.dir,
-        }),
-      sessionEnded: (room, session, reason, streams) => {
-        this.emit('sessionended', {
-          roomId: room.roomId,
-          sessionId: session.sessionId,
-          startedAt: session.startedAt,
-          endedAt: Date.now(),
-          dir: session.dir,
-          reason,
-          streams,
-        });
-        this.#finaliser.enqueue(session.dir);
+      sessionStarted: (info) => this.emit('sessionstarted', info),
+      sessionEnded: (info, session) => {
+        if (!session.written) this.#unwritten.add(session);
+        // Queued before any listener runs, so no listener can keep a session from its files.
+        void this.#finaliser.enqueue(info.dir);
+        this.emit('sessionended', info);
       },
       streamStarted: (ref) => this.emit('streamstarted', ref),
       streamStopped: (ref) => this.emit('streamstopped', ref),
       error: (error, context) => this.emit('error', error, context),
+      spoolFull: (error) => this.#enterSpoolFull(error),
       roomClosed: (room) => {
         if (this.#rooms.get(room.roomId) === room) this.#rooms.delete(room.roomId);
       },
@@ -214,11 +268,12 @@ export class SfuRecorder extends EventEmitter<SfuRecorderEvents> {
   }
 
   /**
-   * Checks the spool directory and ffmpeg, then returns a recorder. Unless
-   * `recoverOnStart` is false, sessions a previous process left unfinished are
-   * finalised in the background.
+   * Checks the spool directory and ffmpeg, takes the spool for this process, then
+   * returns a recorder. Unless `recoverOnStart` is false, sessions a previous process
+   * left unfinished are finalised in the background.
    *
-   * @throws {SfuRecorderError} `ERR_SPOOL_NOT_WRITABLE` naming the directory, or
+   * @throws {SfuRecorderError} `ERR_SPOOL_NOT_WRITABLE` naming the directory,
+   *   `ERR_SPOOL_LOCKED` when another live process records into the same spool, or
    *   `ERR_FFMPEG_MISSING` / `ERR_FFMPEG_FAILED` when ffmpeg cannot run.
    */
   static async create(options: SfuRecorderOptions = {}): Promise<SfuRecorder> {
@@ -234,7 +289,14 @@ export class SfuRecorder extends EventEmitter<SfuRecorderEvents> {
       ...(options.ffprobePath ? { ffprobePath: options.ffprobePath } : {}),
     });
     await runFfmpeg(binaries.ffmpegPath, ['-version'], { label: `ffmpeg (${binaries.ffmpegPath})` });
-    const recorder = new SfuRecorder(options, spoolDir, binaries);
+    const lock = SpoolLock.acquire(spoolDir);
+    let recorder: SfuRecorder;
+    try {
+      recorder = new SfuRecorder(options, spoolDir, binaries, lock);
+    } catch (error) {
+      lock.release();
+      throw error;
+    }
     if (options.recoverOnStart !== false) void recorder.recover();
     if (Number.isFinite(recorder.#keepSessionsMs)) {
       recorder.#sweepTimer = setInterval(() => recorder.sweepSpool(), Math.min(recorder.#keepSessionsMs, 3_600_000) / 4 + 1000);
@@ -243,8 +305,18 @@ export class SfuRecorder extends EventEmitter<SfuRecorderEvents> {
     return recorder;
   }
 
+  /** True from the moment `close()` is called. */
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /**
+   * True while the spool's disk is full: captures wait in memory (a bounded amount,
+   * beyond which packets are dropped and the gap shows in the file), finalisation
+   * waits; when space returns, everything resumes and waiting sessions are finalised.
+   */
+  get spoolFull(): boolean {
+    return this.#spoolFull !== undefined;
   }
 
   /** Rooms with recording enabled. */
@@ -257,7 +329,7 @@ export class SfuRecorder extends EventEmitter<SfuRecorderEvents> {
    * field at fault, nothing is recorded), then watches the router for producers.
    */
   async enableRoom(options: EnableRoomOptions): Promise<RoomRecorder> {
-    if (this.#closed) throw new SfuRecorderError('ERR_RECORDER_CLOSED', 'the recorder is closed');
+    if (this.#closed) throw closedError('the recorder');
     assertSafeId('roomId', options.roomId);
     if (this.#rooms.has(options.roomId)) {
       throw new SfuRecorderError('ERR_ROOM_EXISTS', `recording is already enabled for room ${options.roomId}`);
@@ -268,6 +340,7 @@ export class SfuRecorder extends EventEmitter<SfuRecorderEvents> {
     const destination = config.upload
       ? createUploadDestination(config.upload, this.#defaultDestination)
       : (options.destination ?? this.#defaultDestination);
+    if (config.upload) this.#ownedDestinations.add(destination);
     this.#finaliser.registerRoom(options.roomId, config, destination);
     const room = await RoomRecorder.create({
       roomId: options.roomId,
@@ -276,6 +349,7 @@ export class SfuRecorder extends EventEmitter<SfuRecorderEvents> {
       host: this.#host,
     });
     this.#rooms.set(options.roomId, room);
+    this.observer.emit('newroom', room);
     return room;
   }
 
@@ -286,12 +360,18 @@ export class SfuRecorder extends EventEmitter<SfuRecorderEvents> {
 
   /**
    * Finalises every session in the spool that a previous process left unfinished
-   * (its timeline is closed as `recovered` at the last media received) and hands
-   * the files on like any other recording.
+   * (its timeline is closed as `recovered` at the last media received), and every one
+   * whose finalisation failed earlier, and hands the files on like any other recording.
+   * Outputs already stored are not stored again.
    */
   async recover(): Promise<SessionFinalisedInfo[]> {
+    if (this.#closed) return [];
     const live = new Set([...this.#rooms.values()].map((r) => r.sessionId).filter((id) => id !== undefined));
-    await this.#delivery.resume();
+    try {
+      await this.#delivery.resume();
+    } catch (error) {
+      this.emit('error', toSfuRecorderError(error, 'ERR_UPLOAD_FAILED', 'resuming the delivery outbox'), {});
+    }
     return this.#finaliser.recover(live);
   }
 
@@ -308,7 +388,7 @@ export class SfuRecorder extends EventEmitter<SfuRecorderEvents> {
         filesInUse: this.#delivery.pendingUploads().map((entry) => entry.file),
       });
     } catch (error) {
-      this.emit('error', error instanceof Error ? error : new Error(String(error)), {});
+      this.emit('error', toSfuRecorderError(error, 'ERR_SPOOL_NOT_WRITABLE', `sweeping ${this.spoolDir}`), {});
       return [];
     }
   }
@@ -322,18 +402,79 @@ export class SfuRecorder extends EventEmitter<SfuRecorderEvents> {
   /**
    * Ends every room's session, waits for their finalisation (unless
    * `{ finalise: false }`: the spool keeps them for the next start), and releases
-   * everything, including the capture thread (which keeps the process alive until then).
+   * everything it created: the capture thread (which keeps the process alive until
+   * then), the S3 clients of room configurations, and the spool. `closed` is true at
+   * once; calling it again (also while it runs) returns the same promise.
    */
-  async close(options: { finalise?: boolean } = {}): Promise<void> {
-    if (this.#closed) return;
+  close(options: { finalise?: boolean } = {}): Promise<void> {
+    if (this.#closing) return this.#closing;
     this.#closed = true;
-    if (this.#sweepTimer) clearInterval(this.#sweepTimer);
-    if (options.finalise === false) this.#finaliser.pause();
-    await Promise.all([...this.#rooms.values()].map((room) => room.close('recorder-closed')));
-    await this.#captureThread.close();
-    if (options.finalise !== false) await this.whenIdle();
-    await this.#finaliser.close();
-    await this.#delivery.close();
+    this.#closing = (async () => {
+      if (this.#sweepTimer) clearInterval(this.#sweepTimer);
+      if (options.finalise === false) this.#finaliser.pause();
+      await Promise.all([...this.#rooms.values()].map((room) => room.close('recorder-closed')));
+      await this.#captureThread.close();
+      this.#leaveSpoolFull();
+      if (options.finalise !== false) await this.whenIdle();
+      await this.#finaliser.close();
+      await this.#delivery.close();
+      await Promise.allSettled([...this.#ownedDestinations].map(async (destination) => destination.close?.()));
+      this.#lock.release();
+      this.observer.emit('close');
+    })();
+    return this.#closing;
+  }
+
+  #startCaptureThread(): CaptureThread {
+    const thread = CaptureThread.start();
+    thread.on('died', (error) => void this.#onCaptureThreadDied(thread, error));
+    return thread;
+  }
+
+  /**
+   * The capture thread died under live sessions: they cannot receive anything more, so
+   * they end now and are finalised with what they captured; a new thread takes the
+   * sessions that start from now on.
+   */
+  async #onCaptureThreadDied(thread: CaptureThread, error: SfuRecorderError): Promise<void> {
+    if (this.#closed || thread !== this.#captureThread) return;
+    this.#captureThread = this.#startCaptureThread();
+    this.emit('error', error, {});
+    await Promise.allSettled([...this.#rooms.values()].map((room) => room.endForCaptureFailure()));
+  }
+
+  #enterSpoolFull(error: SfuRecorderError): void {
+    if (this.#spoolFull || this.#closed) return;
+    const timer = setInterval(() => this.#checkSpoolSpace(), SPOOL_FULL_POLL_MS);
+    timer.unref();
+    this.#spoolFull = { since: Date.now(), timer };
+    this.#logger.warn?.('the spool disk is full', { spoolDir: this.spoolDir, code: error.code });
+    this.emit('spoolfull', { spoolDir: this.spoolDir, at: this.#spoolFull.since, error });
+  }
+
+  #checkSpoolSpace(): void {
+    let free: number;
+    try {
+      const stats = statfsSync(this.spoolDir);
+      free = stats.bavail * stats.bsize;
+    } catch {
+      return;
+    }
+    if (free < SPOOL_MIN_FREE_BYTES) return;
+    for (const session of [...this.#unwritten]) if (session.flushPending()) this.#unwritten.delete(session);
+    for (const room of this.#rooms.values()) room.session?.flushPending();
+    if (this.#unwritten.size > 0) return;
+    const since = this.#spoolFull!.since;
+    this.#leaveSpoolFull();
+    this.emit('spoolavailable', { spoolDir: this.spoolDir, at: Date.now(), fullForMs: Date.now() - since });
+    // Sessions whose finalisation met the full disk are finalised now.
+    void this.recover();
+  }
+
+  #leaveSpoolFull(): void {
+    if (!this.#spoolFull) return;
+    clearInterval(this.#spoolFull.timer);
+    this.#spoolFull = undefined;
   }
 }
 

@@ -43,6 +43,30 @@ export interface SessionManifest {
   state: 'recording' | 'ended' | 'finalised';
   /** The room options, without credentials. */
   options: Record<string, unknown>;
+  /**
+   * What finalisation did with each output so far (`individual:<peerId>/<streamId>`,
+   * `composite`): a restart finalises and delivers only what is missing, so nothing is
+   * stored or announced twice.
+   */
+  outputs?: Record<string, SessionOutputRecord>;
+  /** Finalisation runs that ended with an output failing (not counting a full disk or a shutdown). */
+  failedAttempts?: number;
+}
+
+/** What finalisation did with one output of a session. */
+export interface SessionOutputRecord {
+  /**
+   * `delivered`: handed to storage (the delivery outbox owns it from there); `skipped`:
+   * nothing to store (no media, or individual recording off); `failed`: given up after
+   * every attempt failed.
+   */
+  state: 'delivered' | 'skipped' | 'failed';
+  /** The storage key, once delivered. */
+  key?: string;
+  /** Why it was skipped. */
+  reason?: string;
+  /** Why it failed. */
+  error?: { code: string; message: string };
 }
 
 /**

@@ -1,6 +1,9 @@
-import { assertSafeId } from '../config/ids.js';
+import { assertDerivedId, assertSafeSegment, MAX_KEY_SEGMENT_BYTES } from '../config/ids.js';
 import { normaliseKeyPrefix } from '../config/key-prefix.js';
 import { InvalidConfigError } from '../errors.js';
+
+/** S3's limit on a key, in UTF-8 bytes; the layout's budgets keep every key under it. */
+export const MAX_KEY_BYTES = 1024;
 
 /** What a storage key is made of. */
 export interface RecordingKeyParts {
@@ -30,8 +33,8 @@ export interface RecordingKeyParts {
  *   never written somewhere else.
  */
 export function recordingKey(parts: RecordingKeyParts): string {
-  assertSafeId('roomId', parts.roomId);
-  assertSafeId('sessionId', parts.sessionId);
+  assertDerivedId('roomId', parts.roomId);
+  assertDerivedId('sessionId', parts.sessionId);
   const epoch = sessionEpoch(parts.sessionStartedAt);
   const prefix = normaliseKeyPrefix('prefix', parts.prefix);
   const segments = prefix === undefined ? [] : [prefix];
@@ -39,8 +42,8 @@ export function recordingKey(parts: RecordingKeyParts): string {
   if (parts.recordingType === 'composite') {
     segments.push(`Rec-${parts.sessionId}-${epoch}.mp4`);
   } else if (parts.recordingType === 'individual') {
-    assertSafeId('peerId', parts.peerId);
-    assertSafeId('streamId', parts.streamId);
+    assertDerivedId('peerId', parts.peerId);
+    assertDerivedId('streamId', parts.streamId);
     segments.push(parts.peerId, parts.streamId, `${parts.streamId}.mp4`);
   } else {
     throw new InvalidConfigError(
@@ -48,8 +51,11 @@ export function recordingKey(parts: RecordingKeyParts): string {
       `recordingType must be "individual" or "composite" (got ${JSON.stringify(parts.recordingType)})`,
     );
   }
-  return segments.join('/');
+  const key = segments.join('/');
+  assertSafeKey('key', key);
+  return key;
 }
+
 
 /** `YYYYMMDD` of an epoch-ms instant, in UTC. */
 export function formatStartDate(epochMs: number): string {
@@ -69,9 +75,13 @@ export function assertSafeKey(field: string, key: unknown): asserts key is strin
   if (typeof key !== 'string' || key === '') {
     throw new InvalidConfigError(field, `${field} must be a non-empty string`);
   }
-  if (key.length > 1024) throw new InvalidConfigError(field, `${field} is longer than 1024 characters`);
-  const segments = key.split('/');
-  for (const segment of segments) assertSafeId(field, segment);
+  const bytes = Buffer.byteLength(key, 'utf8');
+  if (bytes > MAX_KEY_BYTES) {
+    throw new InvalidConfigError(field, `${field} is ${bytes} bytes in UTF-8; storage keys are at most ${MAX_KEY_BYTES} bytes`);
+  }
+  for (const segment of key.split('/')) {
+    assertSafeSegment(field, segment, MAX_KEY_SEGMENT_BYTES, 'each key segment becomes a file name in local storage');
+  }
 }
 
 function sessionEpoch(value: number): number {

@@ -164,7 +164,7 @@ export class S3Destination implements UploadDestination {
    */
   async upload(request: UploadRequest): Promise<UploadResult> {
     if (this.#closed) {
-      throw new UploadError('ERR_DESTINATION_CLOSED', `S3 destination for bucket "${this.bucket}" is closed`, {
+      throw new UploadError('ERR_CLOSED', `S3 destination for bucket "${this.bucket}" is closed`, {
         retryable: true,
         destination: this.id,
         key: request.key,

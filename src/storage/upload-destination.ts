@@ -1,5 +1,5 @@
-import { assertSafeId } from '../config/ids.js';
-import { InvalidConfigError, SfuRecorderError } from '../errors.js';
+import { assertDerivedId } from '../config/ids.js';
+import { InvalidConfigError, SfuRecorderError, type SfuRecorderErrorCode } from '../errors.js';
 
 /** MIME type of every recording. */
 export const MP4_CONTENT_TYPE = 'video/mp4';
@@ -83,7 +83,7 @@ export class UploadError extends SfuRecorderError {
   readonly key: string;
 
   constructor(
-    code: string,
+    code: SfuRecorderErrorCode,
     message: string,
     options: { retryable: boolean; destination: string; key: string; cause?: unknown },
   ) {
@@ -184,11 +184,11 @@ export function assertRecordingMetadata(metadata: RecordingMetadata): void {
       `metadata.recordingType must be "individual" or "composite" (got ${JSON.stringify(metadata.recordingType)})`,
     );
   }
-  assertSafeId('metadata.roomId', metadata.roomId);
-  assertSafeId('metadata.sessionId', metadata.sessionId);
+  assertDerivedId('metadata.roomId', metadata.roomId);
+  assertDerivedId('metadata.sessionId', metadata.sessionId);
   if (metadata.recordingType === 'individual') {
-    assertSafeId('metadata.peerId', metadata.peerId);
-    assertSafeId('metadata.streamId', metadata.streamId);
+    assertDerivedId('metadata.peerId', metadata.peerId);
+    assertDerivedId('metadata.streamId', metadata.streamId);
   }
   for (const field of ['sessionStartedAt', 'startedAt', 'stoppedAt', 'durationMs', 'sizeBytes'] as const) {
     const value = metadata[field];

@@ -105,8 +105,25 @@ export interface SessionEndedEvent extends EventBase {
   reason: SessionEndReason;
 }
 
-/** Why a session ended. `recovered` marks a session finished by `recover()` after a crash. */
-export type SessionEndReason = 'empty' | 'stopped' | 'router-closed' | 'recorder-closed' | 'recovered';
+/**
+ * A capture fault, noted when it happened: a track's journal failed (`journal-failed`,
+ * the track ends there), the spool's disk filled (`spool-full`: packets wait in memory,
+ * beyond a bound they are lost) or has space again (`spool-resumed`, with what was lost).
+ * Finalisation needs none of it; it explains a gap in a file.
+ */
+export interface CaptureFaultEvent extends EventBase {
+  type: 'capture-fault';
+  fault: 'journal-failed' | 'spool-full' | 'spool-resumed';
+  trackId?: string;
+  message?: string;
+  droppedPackets?: number;
+}
+
+/**
+ * Why a session ended. `recovered` marks a session finished by `recover()` after a crash;
+ * `capture-failed` one whose capture thread died (it is finalised with what it captured).
+ */
+export type SessionEndReason = 'empty' | 'stopped' | 'router-closed' | 'recorder-closed' | 'recovered' | 'capture-failed';
 
 export type TimelineEvent =
   | SessionStartedEvent
@@ -121,6 +138,7 @@ export type TimelineEvent =
   | RecordingPausedEvent
   | RecordingResumedEvent
   | ActiveSpeakerEvent
+  | CaptureFaultEvent
   | SessionEndedEvent;
 
 export type TimelineEventType = TimelineEvent['type'];

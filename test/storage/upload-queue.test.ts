@@ -120,14 +120,14 @@ describe('custom UploadDestination and the upload queue', () => {
     expect(delays).toHaveLength(2);
     expect(stored).toHaveLength(1);
 
-    bin.failures = [new UploadError('ERR_QUOTA', 'bucket quota exceeded', { retryable: false, destination: bin.id, key: 'x' })];
+    bin.failures = [new UploadError('ERR_STORAGE_ACCESS_DENIED', 'bucket quota exceeded', { retryable: false, destination: bin.id, key: 'x' })];
     const b = await spoolCopy(fixture, join(spoolDir, 'b.mp4'));
     await delivery.deliver({ file: b, metadata: compositeMetadata('room', 'two') });
     await delivery.idle();
     await delivery.close();
     expect(bin.calls).toBe(4);
     expect(failed).toHaveLength(1);
-    expect(failed[0]!.error).toEqual({ code: 'ERR_QUOTA', message: 'bucket quota exceeded' });
+    expect(failed[0]!.error).toEqual({ code: 'ERR_STORAGE_ACCESS_DENIED', message: 'bucket quota exceeded' });
     expect(existsSync(b)).toBe(true);
   });
 
