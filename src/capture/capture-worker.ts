@@ -19,6 +19,8 @@ interface BoundSocket {
   lossWatches: Map<number, LossWatch>;
   /** SSRCs whose journal waits for disk space, as last reported. */
   blocked: Set<number>;
+  /** SSRCs whose journal failure was reported. */
+  failed: Set<number>;
   received: number;
   unrouted: number;
 }
@@ -30,33 +32,30 @@ let nextSocketId = 1;
 
 const send = (event: CaptureEvent): void => port.postMessage(event);
 
-function deliver(bound: BoundSocket, socketId: number, ssrc: number, kind: JournalRecordKind, packet: Buffer, arrival: number): void {
+function deliver(bound: BoundSocket, ssrc: number, kind: JournalRecordKind, packet: Buffer, arrival: number): void {
   const journal = bound.journals.get(ssrc);
   if (!journal) {
     bound.unrouted++;
     return;
   }
-  if (journal.error) return;
+  // A failed journal ignores packets; the failure is reported by the timer below.
   journal.append(kind, packet, arrival);
-  // A failed write is reported once; the journal ignores packets after it.
-  const failure = journal.error as Error | undefined;
-  if (failure) send({ op: 'journal-error', socketId, ssrc, message: failure.message });
 }
 
 function bind(ip: string, receiveBufferBytes: number): Promise<{ socketId: number; ip: string; port: number; receiveBufferBytes: number }> {
   const socketId = nextSocketId++;
   const socket = createSocket({ type: 'udp4', recvBufferSize: receiveBufferBytes });
-  const bound: BoundSocket = { socket, journals: new Map(), lossWatches: new Map(), blocked: new Set(), received: 0, unrouted: 0 };
+  const bound: BoundSocket = { socket, journals: new Map(), lossWatches: new Map(), blocked: new Set(), failed: new Set(), received: 0, unrouted: 0 };
   socket.on('message', (packet) => {
     bound.received++;
     const arrival = monotonicMs();
     if (isRtcp(packet)) {
-      for (const part of splitRtcp(packet)) deliver(bound, socketId, part.ssrc, JournalRecordKind.Rtcp, part.packet, arrival);
+      for (const part of splitRtcp(packet)) deliver(bound, part.ssrc, JournalRecordKind.Rtcp, part.packet, arrival);
       return;
     }
     const ssrc = rtpSsrc(packet);
     if (ssrc === undefined) return;
-    deliver(bound, socketId, ssrc, JournalRecordKind.Rtp, packet, arrival);
+    deliver(bound, ssrc, JournalRecordKind.Rtp, packet, arrival);
     // mediasoup's probation packets (payload type 127) have sequence numbers of their own.
     if ((packet[1]! & 0x7f) !== 127) bound.lossWatches.get(ssrc)?.push(packet.readUInt16BE(2), arrival);
   });
@@ -94,6 +93,7 @@ async function handle(request: CaptureRequest): Promise<Omit<Extract<CaptureEven
       bound?.journals.delete(request.ssrc);
       bound?.lossWatches.delete(request.ssrc);
       bound?.blocked.delete(request.ssrc);
+      bound?.failed.delete(request.ssrc);
       await journal?.close();
       return { bytesWritten: journal?.bytesWritten ?? 0, ...(journal?.error ? { error: journal.error.message } : {}) };
     }
@@ -123,6 +123,10 @@ setInterval(() => {
 }, Math.max(20, options.lossRecoveryMs / 4)).unref();
 
 function reportSpace(bound: BoundSocket, socketId: number, ssrc: number, journal: JournalWriter): void {
+  if (journal.error && !bound.failed.has(ssrc)) {
+    bound.failed.add(ssrc);
+    send({ op: 'journal-error', socketId, ssrc, message: journal.error.message });
+  }
   const blockedBy = journal.blockedBy;
   if (blockedBy && !bound.blocked.has(ssrc)) {
     bound.blocked.add(ssrc);

@@ -80,6 +80,8 @@ export class RoomRecorder extends EnhancedEventEmitter<RoomRecorderEvents> {
   readonly #manifestOptions: Record<string, unknown>;
   readonly #rtpCapabilities: ms.RtpCapabilities;
   readonly #identities = new Map<string, ProducerIdentity>();
+  /** Producers being recorded, to carry them into a new session when capture failed under the old one. */
+  readonly #producers = new Map<string, { producer: ms.Producer; transport: ms.Transport | undefined }>();
   /** Transports that carried recorded producers, per peer: a peer leaves when all are closed. */
   readonly #peerTransports = new Map<string, Set<ms.Transport>>();
   readonly #displayNames = new Map<string, string>();
@@ -151,6 +153,7 @@ export class RoomRecorder extends EnhancedEventEmitter<RoomRecorderEvents> {
     const displayName = who.displayName ?? this.#displayNames.get(who.peerId);
     const resolved: ProducerIdentity = { ...who, ...(displayName !== undefined ? { displayName } : {}) };
     this.#identities.set(producer.id, resolved);
+    this.#producers.set(producer.id, { producer, transport });
     if (transport) this.#trackTransport(resolved.peerId, transport);
     const session = await this.#ensureSession();
     this.#cancelGrace();
@@ -163,6 +166,7 @@ export class RoomRecorder extends EnhancedEventEmitter<RoomRecorderEvents> {
   /** Stops recording one producer; its stream goes on (with a gap) until the peer leaves. */
   async removeProducer(producerId: string): Promise<void> {
     this.#identities.delete(producerId);
+    this.#producers.delete(producerId);
     await this.#session?.removeTrack(producerId);
   }
 
@@ -230,9 +234,25 @@ export class RoomRecorder extends EnhancedEventEmitter<RoomRecorderEvents> {
     return this.#closing;
   }
 
-  /** @internal Ends the session because capture failed under it (the capture thread died). */
+  /**
+   * @internal Ends the session because capture failed under it (the capture thread
+   * died): it is finalised with what it captured, and the producers still live go on
+   * in a new session on the recorder's new capture thread.
+   */
   async endForCaptureFailure(): Promise<void> {
+    const live = [...this.#producers.values()].filter(({ producer }) => !producer.closed);
     await this.#endSession('capture-failed');
+    if (this.#closed) return;
+    await Promise.all(
+      live.map(async ({ producer, transport }) => {
+        const identity = this.#identities.get(producer.id);
+        try {
+          await this.addProducer(producer, identity, transport);
+        } catch (error) {
+          this.#reportError(toSfuRecorderError(error, 'ERR_CAPTURE', `recording producer ${producer.id} again`), { producerId: producer.id });
+        }
+      }),
+    );
   }
 
   /** @internal Sessions of this room whose writes wait for disk space. */

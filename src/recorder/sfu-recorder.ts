@@ -289,6 +289,7 @@ export class SfuRecorder extends EnhancedEventEmitter<SfuRecorderEvents> {
       ...(options.ffprobePath ? { ffprobePath: options.ffprobePath } : {}),
     });
     await runFfmpeg(binaries.ffmpegPath, ['-version'], { label: `ffmpeg (${binaries.ffmpegPath})` });
+    keepFileSizeSignalHarmless();
     const lock = SpoolLock.acquire(spoolDir);
     let recorder: SfuRecorder;
     try {
@@ -477,6 +478,19 @@ export class SfuRecorder extends EnhancedEventEmitter<SfuRecorderEvents> {
     this.#spoolFull = undefined;
   }
 }
+
+/**
+ * Node ignores SIGXFSZ, so a write past the process's file-size limit (RLIMIT_FSIZE)
+ * fails with EFBIG, which the recorder reports like any failed write. execa, which runs
+ * ffmpeg, hooks the signal through `signal-exit` and, with no other listener, re-raises
+ * it, killing the host. A listener of our own keeps the signal harmless.
+ */
+function keepFileSizeSignalHarmless(): void {
+  if (process.platform === 'win32' || process.listeners('SIGXFSZ').includes(ignoreSignal)) return;
+  process.on('SIGXFSZ', ignoreSignal);
+}
+
+function ignoreSignal(): void {}
 
 /** What a session remembers of its room's configuration (no credentials, no secrets). */
 function manifestOptionsOf(config: RoomRecordingConfig): Record<string, unknown> {
