@@ -75,6 +75,8 @@ export {
   LocalStorageServer,
   createSignedUrlHandler,
   SIGNED_URL_TTL_MS,
+  MAX_SIGNED_URL_TTL_MS,
+  MIN_SIGNING_SECRET_BYTES,
   type LocalStorageOptions,
   type SignedUrl,
   type SignedUrlHandlerOptions,

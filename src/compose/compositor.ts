@@ -2,7 +2,8 @@ import { mkdtemp, rename, rm, stat, writeFile, mkdir } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { EventEmitter } from 'eventemitter3';
-import { SfuRecorderError } from '../errors.js';
+import { describeValue, expectObject, fieldPath, integerIn, nonEmptyString, numberIn, optionNames, optionalBoolean } from '../config/validate.js';
+import { InvalidConfigError, SfuRecorderError } from '../errors.js';
 import { FfmpegError, resolveFfmpegBinaries, runFfmpeg, runFfprobe, type FfmpegBinaries } from '../ffmpeg/index.js';
 import { sessionPaths } from '../spool/layout.js';
 import { MIX_SAMPLE_RATE, segmentArgs, type VideoEncoding } from './filtergraph.js';
@@ -124,7 +125,7 @@ export class Compositor extends EventEmitter<CompositorEvents> {
   constructor(options: CompositeOptions = {}) {
     super();
     this.options = options;
-    validateOptions(options);
+    validateCompositeOptions(options);
     this.#binaries = resolveFfmpegBinaries({
       ...(options.ffmpegPath ? { ffmpegPath: options.ffmpegPath } : {}),
       ...(options.ffprobePath ? { ffprobePath: options.ffprobePath } : {}),
@@ -315,18 +316,77 @@ export function composeSession(sessionDir: string, options: CompositeOptions & C
   });
 }
 
-function validateOptions(o: CompositeOptions): void {
-  const bad = (field: string, why: string) => new SfuRecorderError('ERR_INVALID_CONFIG', `composite option ${field} ${why}`);
-  for (const field of ['width', 'height'] as const) {
-    const v = o[field];
-    if (v !== undefined && !(Number.isInteger(v) && v >= 16 && v <= 8192 && v % 2 === 0)) throw bad(field, `must be an even integer in 16..8192, got ${v}`);
+/** The fields of {@link CompositeOptions}. */
+export const COMPOSITE_OPTION_NAMES = optionNames<CompositeOptions>({
+  layout: true,
+  width: true,
+  height: true,
+  fps: true,
+  background: true,
+  preset: true,
+  bitrate: true,
+  crf: true,
+  audioBitrate: true,
+  concurrency: true,
+  maxSegmentMs: true,
+  minSpeakerMs: true,
+  pauses: true,
+  fontFile: true,
+  outFile: true,
+  skipMissingSources: true,
+  ffmpegPath: true,
+  ffprobePath: true,
+});
+
+const X264_PRESETS = ['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium', 'slow', 'slower', 'veryslow', 'placebo'];
+const BITRATE = /^\d{1,9}(\.\d{1,6})?[kKmM]?$/;
+// `0xRRGGBB`, `#RRGGBB` (optionally with alpha) or an ffmpeg colour name: the value goes into
+// a filtergraph, so nothing else (`:`, `;`, `[`) may get through.
+const COLOUR = /^((0x|#)[0-9a-fA-F]{6}([0-9a-fA-F]{2})?|[A-Za-z]{3,30})$/;
+
+/**
+ * Checks composite options (what the {@link Compositor} constructor does first). `field`
+ * prefixes the names in errors (`compositeOptions` gives `compositeOptions.width`); unknown
+ * fields are refused by name.
+ *
+ * @throws {InvalidConfigError} naming the option at fault and the value.
+ */
+export function validateCompositeOptions(input: unknown, field?: string, known: readonly string[] = COMPOSITE_OPTION_NAMES): void {
+  const o = expectObject(field ?? 'options', input, known, { root: field === undefined });
+  const name = (option: string) => fieldPath(field, option);
+  for (const size of ['width', 'height'] as const) {
+    const v = o[size];
+    if (v !== undefined && !(typeof v === 'number' && Number.isInteger(v) && v >= 16 && v <= 8192 && v % 2 === 0)) {
+      throw new InvalidConfigError(name(size), `${name(size)} must be an even integer from 16 to 8192 (got ${describeValue(v)})`);
+    }
   }
-  if (o.fps !== undefined && !(o.fps > 0 && o.fps <= 120)) throw bad('fps', `must be in (0, 120], got ${o.fps}`);
-  if (o.bitrate !== undefined && !/^\d+(\.\d+)?[kKmM]?$/.test(o.bitrate)) throw bad('bitrate', `must look like 2500k or 2.5M, got "${o.bitrate}"`);
-  if (o.concurrency !== undefined && !(Number.isInteger(o.concurrency) && o.concurrency >= 1)) throw bad('concurrency', `must be a positive integer, got ${o.concurrency}`);
-  if (o.maxSegmentMs !== undefined && !(o.maxSegmentMs >= 1000)) throw bad('maxSegmentMs', `must be at least 1000, got ${o.maxSegmentMs}`);
-  if (o.preset !== undefined && !/^[a-z]+$/.test(o.preset)) throw bad('preset', `must be an x264 preset name, got "${o.preset}"`);
-  resolveLayout(o.layout);
+  if (o.fps !== undefined && !(typeof o.fps === 'number' && o.fps > 0 && o.fps <= 120)) {
+    throw new InvalidConfigError(name('fps'), `${name('fps')} must be a number above 0 and at most 120 (got ${describeValue(o.fps)})`);
+  }
+  const oneOf = (option: string, allowed: readonly string[]) => {
+    const v = o[option];
+    if (v !== undefined && !(typeof v === 'string' && allowed.includes(v))) {
+      throw new InvalidConfigError(name(option), `${name(option)} must be one of ${allowed.join(', ')} (got ${describeValue(v)})`);
+    }
+  };
+  const matching = (option: string, pattern: RegExp, what: string) => {
+    const v = o[option];
+    if (v !== undefined && !(typeof v === 'string' && pattern.test(v))) {
+      throw new InvalidConfigError(name(option), `${name(option)} must be ${what} (got ${describeValue(v)})`);
+    }
+  };
+  if (o.layout !== undefined && typeof o.layout !== 'function') oneOf('layout', ['grid', 'speaker', 'presentation']);
+  matching('background', COLOUR, 'a colour such as 0x101010, #101010 or black');
+  oneOf('preset', X264_PRESETS);
+  matching('bitrate', BITRATE, 'a bitrate such as 2500k or 2.5M');
+  if (o.crf !== undefined) numberIn(name('crf'), o.crf, 0, 51);
+  matching('audioBitrate', BITRATE, 'a bitrate such as 128k');
+  if (o.concurrency !== undefined) integerIn(name('concurrency'), o.concurrency, 1, 1024);
+  if (o.maxSegmentMs !== undefined) numberIn(name('maxSegmentMs'), o.maxSegmentMs, 1000, 24 * 3600_000);
+  if (o.minSpeakerMs !== undefined) numberIn(name('minSpeakerMs'), o.minSpeakerMs, 0, 3600_000);
+  oneOf('pauses', ['cut', 'keep']);
+  for (const path of ['fontFile', 'outFile', 'ffmpegPath', 'ffprobePath']) if (o[path] !== undefined) nonEmptyString(name(path), o[path]);
+  optionalBoolean(name('skipMissingSources'), o.skipMissingSources, false);
 }
 
 /** Runs `worker` over `items`, at most `concurrency` at a time; the first failure aborts the rest. */

@@ -1,3 +1,4 @@
+import { InvalidConfigError } from '../errors.js';
 import type { CompositeLayout, LayoutContext, LayoutItem, LayoutName, LayoutPlacement, Rect } from './types.js';
 
 /** Rounds to the nearest even number: yuv420p planes need even offsets and sizes. */
@@ -101,6 +102,6 @@ export function resolveLayout(layout: LayoutName | CompositeLayout | undefined):
     case 'presentation':
       return presentationLayout;
     default:
-      throw new TypeError(`unknown composite layout "${String(layout)}": use grid, speaker, presentation or a function`);
+      throw new InvalidConfigError('layout', `unknown composite layout "${String(layout)}": use grid, speaker, presentation or a function`);
   }
 }

@@ -1,6 +1,7 @@
 import { InvalidConfigError } from '../errors.js';
 import { normaliseKeyPrefix } from './key-prefix.js';
 import { Secret } from './secret.js';
+import { describeType, describeValue, expectObject, optionalBoolean, optionalInteger, parseHttpUrl } from './validate.js';
 
 /** The region used when `upload.options.region` is not given (the hosted services' default). */
 export const DEFAULT_S3_REGION = 'ap-south-1';
@@ -135,7 +136,11 @@ export interface RoomRecordingConfig {
  */
 export function validateRoomRecordingConfig(input: unknown): RoomRecordingConfig {
   const root = input === undefined ? {} : input;
-  const obj = asObject('config', root, ['individual', 'composite', 'upload', 'webhook', 'retention']);
+  // The configuration, `upload` and `webhook` hold credentials: a wrong value there is described by its type only.
+  const obj = expectObject('config', root, ['individual', 'composite', 'upload', 'webhook', 'retention'], {
+    root: true,
+    secret: true,
+  });
   const individual = optionalBoolean('individual', obj.individual, true);
   const composite = optionalBoolean('composite', obj.composite, true);
   if (!individual && !composite) {
@@ -159,7 +164,7 @@ export function validateRoomRecordingConfig(input: unknown): RoomRecordingConfig
  * are prefixed with `upload.`.
  */
 export function validateUploadConfig(input: unknown): UploadConfig {
-  const obj = asObject('upload', input, ['type', 'location', 'prefix', 'options', 'credentials']);
+  const obj = expectObject('upload', input, ['type', 'location', 'prefix', 'options', 'credentials'], { secret: true });
   if (obj.type === undefined) throw new InvalidConfigError('upload.type', 'upload.type is required (only "s3" is supported)');
   if (obj.type !== 's3') {
     const shown = typeof obj.type === 'string' ? JSON.stringify(obj.type) : `of type ${typeof obj.type}`;
@@ -187,17 +192,18 @@ export function validateUploadConfig(input: unknown): UploadConfig {
 
 /** Checks a webhook configuration; field names in errors are prefixed with `webhook.`. */
 export function validateWebhookConfig(input: unknown): WebhookConfig {
-  const obj = asObject('webhook', input, ['url', 'secret', 'maxAttempts', 'timeoutMs']);
+  const obj = expectObject('webhook', input, ['url', 'secret', 'maxAttempts', 'timeoutMs'], { secret: true });
   if (obj.url === undefined || obj.url === '') throw new InvalidConfigError('webhook.url', 'webhook.url is required');
   if (typeof obj.url !== 'string') {
-    throw new InvalidConfigError('webhook.url', `webhook.url must be a string (got ${typeof obj.url})`);
+    throw new InvalidConfigError('webhook.url', `webhook.url must be a string (got ${describeType(obj.url)})`);
   }
-  const url = parseHttpUrl('webhook.url', obj.url);
+  // A webhook URL is often a credential itself (a token in its path, as Slack's are): never echoed.
+  const url = parseHttpUrl('webhook.url', obj.url, { secret: true });
   if (obj.secret === undefined || obj.secret === '') {
     throw new InvalidConfigError('webhook.secret', 'webhook.secret is required (whsec_ followed by base64)');
   }
   if (typeof obj.secret !== 'string') {
-    throw new InvalidConfigError('webhook.secret', `webhook.secret must be a string (got ${typeof obj.secret})`);
+    throw new InvalidConfigError('webhook.secret', `webhook.secret must be a string (got ${describeType(obj.secret)})`);
   }
   assertWebhookSecret('webhook.secret', obj.secret);
   return {
@@ -209,13 +215,13 @@ export function validateWebhookConfig(input: unknown): WebhookConfig {
 }
 
 function validateS3Options(input: unknown): S3UploadConfig['options'] {
-  const obj = input === undefined ? {} : asObject('upload.options', input, ['region', 'endpoint', 'forcePathStyle']);
+  const obj = input === undefined ? {} : expectObject('upload.options', input, ['region', 'endpoint', 'forcePathStyle']);
   let region = DEFAULT_S3_REGION;
   if (obj.region !== undefined) {
     if (typeof obj.region !== 'string' || !/^[a-z0-9]+(-[a-z0-9]+)*$/.test(obj.region)) {
       throw new InvalidConfigError(
         'upload.options.region',
-        `upload.options.region must be a region name such as "ap-south-1" (got ${describe(obj.region)})`,
+        `upload.options.region must be a region name such as "ap-south-1" (got ${describeValue(obj.region)})`,
       );
     }
     region = obj.region;
@@ -225,7 +231,7 @@ function validateS3Options(input: unknown): S3UploadConfig['options'] {
     if (typeof obj.endpoint !== 'string' || obj.endpoint === '') {
       throw new InvalidConfigError(
         'upload.options.endpoint',
-        `upload.options.endpoint must be an http(s) URL (got ${describe(obj.endpoint)})`,
+        `upload.options.endpoint must be an http(s) URL (got ${describeValue(obj.endpoint)})`,
       );
     }
     const url = parseHttpUrl('upload.options.endpoint', obj.endpoint);
@@ -242,7 +248,12 @@ function validateS3Options(input: unknown): S3UploadConfig['options'] {
 }
 
 function validateCredentials(input: unknown): UploadCredentials {
-  const obj = asObject('upload.credentials', input, ['key', 'secret']);
+  // The AWS SDK's names are a common mistake; any other unknown name is not shown (it may be a credential).
+  const obj = expectObject('upload.credentials', input, ['key', 'secret'], {
+    secret: true,
+    hideUnknownNames: true,
+    hints: { accessKeyId: 'key', secretAccessKey: 'secret', accessKey: 'key', secretKey: 'secret' },
+  });
   for (const name of ['key', 'secret'] as const) {
     const value = obj[name];
     const field = `upload.credentials.${name}`;
@@ -253,7 +264,7 @@ function validateCredentials(input: unknown): UploadCredentials {
       );
     }
     // Never echo the value: only its type.
-    if (typeof value !== 'string') throw new InvalidConfigError(field, `${field} must be a string (got ${typeof value})`);
+    if (typeof value !== 'string') throw new InvalidConfigError(field, `${field} must be a string (got ${describeType(value)})`);
     if (value.trim() !== value) throw new InvalidConfigError(field, `${field} has leading or trailing whitespace`);
   }
   return Object.freeze({ key: new Secret(obj.key as string), secret: new Secret(obj.secret as string) });
@@ -261,14 +272,14 @@ function validateCredentials(input: unknown): UploadCredentials {
 
 function validateRetention(input: unknown): RetentionConfig {
   if (input === undefined) return { keepUploadedFiles: false };
-  const obj = asObject('retention', input, ['keepUploadedFiles']);
+  const obj = expectObject('retention', input, ['keepUploadedFiles']);
   const keep = obj.keepUploadedFiles;
   if (keep === undefined) return { keepUploadedFiles: false };
   if (typeof keep === 'boolean') return { keepUploadedFiles: keep };
   if (typeof keep === 'number' && Number.isFinite(keep) && keep >= 0) return { keepUploadedFiles: keep };
   throw new InvalidConfigError(
     'retention.keepUploadedFiles',
-    `retention.keepUploadedFiles must be a boolean or a number of milliseconds >= 0 (got ${describe(keep)})`,
+    `retention.keepUploadedFiles must be a boolean or a number of milliseconds >= 0 (got ${describeValue(keep)})`,
   );
 }
 
@@ -290,57 +301,4 @@ function assertWebhookSecret(field: string, secret: string): void {
   if (bytes < 24 || bytes > 64) {
     throw new InvalidConfigError(field, `${field} must be "whsec_" followed by the base64 of 24 to 64 random bytes`);
   }
-}
-
-function parseHttpUrl(field: string, value: string): URL {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new InvalidConfigError(field, `${field} must be an absolute http(s) URL (got ${JSON.stringify(value)})`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new InvalidConfigError(field, `${field} must use http: or https: (got ${JSON.stringify(url.protocol)})`);
-  }
-  if (url.username !== '' || url.password !== '') {
-    // Don't echo the URL: it holds a password.
-    throw new InvalidConfigError(field, `${field} must not contain a user name or password`);
-  }
-  return url;
-}
-
-function asObject(field: string, value: unknown, known: readonly string[]): Record<string, unknown> {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new InvalidConfigError(field, `${field} must be an object (got ${describe(value)})`);
-  }
-  for (const name of Object.keys(value)) {
-    if (!known.includes(name)) {
-      const path = field === 'config' ? name : `${field}.${name}`;
-      throw new InvalidConfigError(path, `${path} is not a known field (expected one of: ${known.join(', ')})`);
-    }
-  }
-  return value as Record<string, unknown>;
-}
-
-function optionalBoolean(field: string, value: unknown, fallback: boolean): boolean {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'boolean') throw new InvalidConfigError(field, `${field} must be a boolean (got ${describe(value)})`);
-  return value;
-}
-
-function optionalInteger(field: string, value: unknown, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new InvalidConfigError(field, `${field} must be an integer from ${min} to ${max} (got ${describe(value)})`);
-  }
-  return value;
-}
-
-// Describes a bad value without printing long or sensitive strings.
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'string') return value.length <= 40 ? JSON.stringify(value) : 'a long string';
-  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-  return typeof value;
 }

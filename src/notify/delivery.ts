@@ -49,8 +49,12 @@ export interface RecordingDeliveryEvents {
   uploadretry: [event: { key: string; attempt: number; delayMs: number; error: { code: string; message: string } }];
   /** A webhook was accepted (2xx) by its receiver. */
   webhookdelivered: [event: { id: string; type: string; status: number }];
-  /** A webhook was given up after its retry budget. */
-  webhookfailed: [event: { id: string; type: string; reason: string }];
+  /**
+   * A webhook was given up: the receiver's answer was final (a 4xx other than 408, 425 or
+   * 429, or a redirect) or the retry budget is spent. `reason` names the last status or the
+   * timeout; `status` is the last HTTP status, absent when the receiver did not answer in time.
+   */
+  webhookfailed: [event: { id: string; type: string; reason: string; attempts: number; status?: number }];
 }
 
 /** Options of {@link RecordingDelivery}. */
@@ -143,7 +147,13 @@ export class RecordingDelivery extends EventEmitter<RecordingDeliveryEvents> {
       this.emit('webhookdelivered', { id: entry.id, type: entry.type, status }),
     );
     this.#webhooks.on('failed', (entry: WebhookEntry, reason: string) =>
-      this.emit('webhookfailed', { id: entry.id, type: entry.type, reason }),
+      this.emit('webhookfailed', {
+        id: entry.id,
+        type: entry.type,
+        reason,
+        attempts: entry.attempts,
+        ...(entry.lastStatus !== undefined ? { status: entry.lastStatus } : {}),
+      }),
     );
   }
 

@@ -6,7 +6,7 @@ import { redact } from '../config/redact.js';
 import type { WebhookConfig } from '../config/room-config.js';
 import { SfuRecorderError } from '../errors.js';
 import { PersistentQueue } from '../storage/persistent-queue.js';
-import { DEFAULT_WEBHOOK_RETRY, resolveRetryPolicy, type RetryPolicy } from '../storage/retry.js';
+import { DEFAULT_WEBHOOK_RETRY, resolveRetryPolicy, withinBudget, type RetryPolicy } from '../storage/retry.js';
 
 /** One webhook message in the outbox (`<dir>/<id>.json`). */
 export interface WebhookEntry {
@@ -24,16 +24,22 @@ export interface WebhookEntry {
   attempts: number;
   firstAttemptAt?: number;
   nextAttemptAt: number;
+  /** Why the last attempt failed: `HTTP 503`, `no answer within 15000 ms`, `ECONNREFUSED`. */
   lastError?: string;
+  /** The HTTP status of the last attempt, when the receiver answered in time. */
+  lastStatus?: number;
 }
 
 /** Events of {@link WebhookSender}. */
 export interface WebhookSenderEvents {
-  /** The receiver answered 2xx. */
+  /** The receiver answered 2xx within the timeout. */
   delivered: [entry: WebhookEntry, status: number];
-  /** An attempt failed; another follows after `delayMs`. */
+  /** An attempt failed; another follows after `delayMs` (the receiver's `Retry-After` when it gave one). */
   retrying: [entry: WebhookEntry, reason: string, delayMs: number];
-  /** Given up after the retry budget; the entry stays in the outbox as `failed`. */
+  /**
+   * Given up: a final answer (see {@link WebhookSender}) or the retry budget spent. `reason`
+   * names the last status or the timeout; the entry stays in the outbox as `failed`.
+   */
   failed: [entry: WebhookEntry, reason: string];
 }
 
@@ -52,10 +58,26 @@ export interface WebhookSenderOptions {
 
 /**
  * Posts webhooks signed the [Standard Webhooks](https://www.standardwebhooks.com/) way
- * (`webhook-id`, `webhook-timestamp`, `webhook-signature`), retried with exponential backoff
- * and jitter while the receiver fails (non-2xx, timeout, refused connection). Messages are
- * persisted before the first attempt, so a restart resumes them; the signature is computed
- * afresh for each attempt (receivers reject old timestamps), the `webhook-id` never changes.
+ * (`webhook-id`, `webhook-timestamp`, `webhook-signature`). Messages are persisted before the
+ * first attempt, so a restart resumes them; the signature is computed afresh for each attempt
+ * (receivers reject old timestamps), the `webhook-id` never changes.
+ *
+ * What each answer means:
+ *
+ * - **2xx** within the timeout: delivered.
+ * - **408, 425, 429, 5xx**, a refused or dropped connection, no answer within `timeoutMs`:
+ *   retried with exponential backoff and jitter, or after the receiver's `Retry-After`
+ *   (seconds or an HTTP date) when it sends one, bounded by the policy's `maxDelayMs`.
+ * - **Any other 4xx** (400, 401, 403, 404, 410 Gone, 413, 422, ...) and **3xx** (redirects
+ *   are never followed): final, given up at once. The receiver refused this request, and the
+ *   same signed body to the same URL gets the same answer; retrying for a day would only
+ *   load a receiver that said no (410 is the Standard Webhooks way to say "stop sending").
+ *
+ * One rule decides an attempt: it is delivered if and only if the receiver's status line
+ * arrives before `timeoutMs`. When the timeout fires the request is aborted and its
+ * connection closed, so a receiver answering later writes to a closed socket (it can tell
+ * its answer was not received) and gets the message again under the same `webhook-id`, by
+ * which Standard Webhooks receivers deduplicate. Every event reports exactly that decision.
  */
 export class WebhookSender extends EventEmitter<WebhookSenderEvents> {
   readonly #queue: PersistentQueue<WebhookEntry>;
@@ -152,11 +174,30 @@ export class WebhookSender extends EventEmitter<WebhookSenderEvents> {
   }
 
   async #attempt(entry: WebhookEntry, endpoint: Endpoint, signal: AbortSignal): Promise<void> {
-    let status: number | undefined;
-    let reason: string | undefined;
+    const outcome = await this.#post(entry, endpoint, signal);
+    try {
+      if (signal.aborted) {
+        // Closing: the message stays pending on disk, this attempt does not count.
+      } else if (outcome.delivered) {
+        this.#queue.entries.delete(entry.id);
+        await this.#queue.remove(entry.id);
+        this.#log('info', 'webhook delivered', { id: entry.id, type: entry.type, status: outcome.status });
+        this.emit('delivered', structuredClone(entry), outcome.status ?? 0);
+      } else {
+        await this.#onFailedAttempt(entry, endpoint.config, outcome);
+      }
+    } catch (error) {
+      this.#log('error', 'could not record webhook outcome', { id: entry.id, error });
+    }
+  }
+
+  /** One POST. The outcome is decided when the status line arrives, or when the timeout fires. */
+  async #post(entry: WebhookEntry, endpoint: Endpoint, signal: AbortSignal): Promise<AttemptOutcome> {
+    const { timeoutMs } = endpoint.config;
+    let response: Response;
     try {
       const now = new Date();
-      const response = await fetch(endpoint.config.url, {
+      response = await fetch(endpoint.config.url, {
         method: 'POST',
         headers: {
           'content-type': 'application/json',
@@ -168,36 +209,47 @@ export class WebhookSender extends EventEmitter<WebhookSenderEvents> {
         body: entry.body,
         // A redirect is a misconfiguration; following it could post the event elsewhere.
         redirect: 'manual',
-        signal: AbortSignal.any([signal, AbortSignal.timeout(endpoint.config.timeoutMs)]),
+        signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]),
       });
-      await response.arrayBuffer().catch(() => undefined);
-      status = response.status;
-      if (status < 200 || status > 299) reason = `HTTP ${status}`;
     } catch (error) {
+      // Aborting the request closes its connection: a late answer is never read.
+      if ((error as Error).name === 'TimeoutError') return { delivered: false, final: false, reason: `no answer within ${timeoutMs} ms` };
       const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-      reason = cause?.code ?? cause?.message ?? (error as Error).message ?? String(error);
-      if ((error as Error).name === 'TimeoutError') reason = `no answer within ${endpoint.config.timeoutMs} ms`;
+      return { delivered: false, final: false, reason: cause?.code ?? cause?.message ?? (error as Error).message ?? String(error) };
     }
-    try {
-      if (signal.aborted) {
-        // Closing: the message stays pending on disk, this attempt does not count.
-      } else if (reason === undefined) {
-        this.#queue.entries.delete(entry.id);
-        await this.#queue.remove(entry.id);
-        this.#log('info', 'webhook delivered', { id: entry.id, type: entry.type, status });
-        this.emit('delivered', structuredClone(entry), status ?? 0);
-      } else {
-        await this.#onFailedAttempt(entry, endpoint.config, reason);
-      }
-    } catch (error) {
-      this.#log('error', 'could not record webhook outcome', { id: entry.id, error });
-    }
+    // The status decides; the body is not needed (and a receiver that trickles it must not hold the attempt open).
+    await response.body?.cancel().catch(() => undefined);
+    const { status } = response;
+    if (status >= 200 && status <= 299) return { delivered: true, status };
+    const retryable = status === 408 || status === 425 || status === 429 || status >= 500;
+    const retryAfterMs = retryable ? parseRetryAfter(response.headers.get('retry-after')) : undefined;
+    return {
+      delivered: false,
+      final: !retryable,
+      status,
+      reason: retryable ? `HTTP ${status}` : `HTTP ${status}, not retried (a ${status < 400 ? 'redirect' : '4xx answer other than 408, 425 or 429'} is final)`,
+      ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+    };
   }
 
-  async #onFailedAttempt(entry: WebhookEntry, config: WebhookConfig, reason: string): Promise<void> {
+  async #onFailedAttempt(entry: WebhookEntry, config: WebhookConfig, outcome: FailedAttempt): Promise<void> {
+    const { reason } = outcome;
     entry.lastError = reason;
+    if (outcome.status === undefined) delete entry.lastStatus;
+    else entry.lastStatus = outcome.status;
     const policy = { ...this.#retry, maxAttempts: config.maxAttempts };
-    const delay = this.#queue.countFailure(entry, policy);
+    let delay = this.#queue.countFailure(entry, policy, !outcome.final);
+    if (delay !== undefined && outcome.retryAfterMs !== undefined) {
+      // The receiver said when: wait that long (never beyond maxDelayMs), within the same budget.
+      const wait = Math.min(outcome.retryAfterMs, policy.maxDelayMs);
+      const nextAt = Date.now() + wait;
+      if (withinBudget(entry.attempts, entry.firstAttemptAt ?? entry.createdAt, nextAt, policy)) {
+        entry.nextAttemptAt = nextAt;
+        delay = wait;
+      } else {
+        delay = undefined;
+      }
+    }
     if (delay !== undefined) {
       await this.#queue.persist(entry);
       this.#log('warn', 'webhook attempt failed; retrying', { id: entry.id, attempt: entry.attempts, delayMs: delay, reason });
@@ -219,4 +271,29 @@ export class WebhookSender extends EventEmitter<WebhookSenderEvents> {
 interface Endpoint {
   config: WebhookConfig;
   signer: Webhook;
+}
+
+/** What one attempt came to. */
+type AttemptOutcome = { delivered: true; status: number } | FailedAttempt;
+
+interface FailedAttempt {
+  delivered: false;
+  /** Not to be retried: the receiver's answer is final. */
+  final: boolean;
+  /** Present when the receiver answered in time. */
+  status?: number;
+  reason: string;
+  /** The receiver's `Retry-After`, in ms from now. */
+  retryAfterMs?: number;
+}
+
+/** `Retry-After` as delay-seconds or an HTTP date, in ms from now; `undefined` when absent or unreadable. */
+function parseRetryAfter(header: string | null, now = Date.now()): number | undefined {
+  if (header === null) return undefined;
+  const text = header.trim();
+  if (/^\d{1,10}$/.test(text)) return Number(text) * 1000;
+  // IMF-fixdate, e.g. `Wed, 21 Oct 2015 07:28:00 GMT` (Date.parse alone reads "-5" as a year).
+  if (!/^[A-Za-z]{3}, \d{2} [A-Za-z]{3} \d{4} \d{2}:\d{2}:\d{2} GMT$/.test(text)) return undefined;
+  const at = Date.parse(text);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }

@@ -10,6 +10,7 @@ import {
   type WebhookConfigInput,
 } from '../config/room-config.js';
 import { assertSafeId } from '../config/ids.js';
+import { validateRecorderOptions, type ResolvedRecorderOptions } from '../config/recorder-options.js';
 import { EnhancedEventEmitter } from '../enhanced-events.js';
 import { closedError, SfuRecorderError, toSfuRecorderError } from '../errors.js';
 import { resolveFfmpegBinaries, runFfmpeg, type FfmpegBinaries } from '../ffmpeg/index.js';
@@ -198,7 +199,7 @@ export class SfuRecorder extends EnhancedEventEmitter<SfuRecorderEvents> {
   #closed = false;
   #closing: Promise<void> | undefined;
 
-  private constructor(options: SfuRecorderOptions, spoolDir: string, binaries: FfmpegBinaries, lock: SpoolLock) {
+  private constructor(options: ResolvedRecorderOptions, spoolDir: string, binaries: FfmpegBinaries, lock: SpoolLock) {
     super();
     this.spoolDir = spoolDir;
     this.binaries = binaries;
@@ -236,12 +237,8 @@ export class SfuRecorder extends EnhancedEventEmitter<SfuRecorderEvents> {
         this.emit('error', error, context);
       },
     });
-    this.#keepSessionsMs = options.keepSessionsMs ?? 24 * 60 * 60 * 1000;
-    if (!(this.#keepSessionsMs >= 0)) {
-      throw new SfuRecorderError('ERR_INVALID_CONFIG', `keepSessionsMs must be a number >= 0 (got ${options.keepSessionsMs})`);
-    }
-    const gracePeriodMs = durationOption('gracePeriodMs', options.gracePeriodMs, 30_000);
-    const reconnectWindowMs = durationOption('reconnectWindowMs', options.reconnectWindowMs, 5000);
+    this.#keepSessionsMs = options.keepSessionsMs;
+    const { gracePeriodMs, reconnectWindowMs } = options;
     this.#captureThread = this.#startCaptureThread();
     this.#host = {
       spoolDir,
@@ -272,12 +269,15 @@ export class SfuRecorder extends EnhancedEventEmitter<SfuRecorderEvents> {
    * returns a recorder. Unless `recoverOnStart` is false, sessions a previous process
    * left unfinished are finalised in the background.
    *
+   * @throws {InvalidConfigError} for any option that is not acceptable (checked before
+   *   anything is created on disk): `field` is its full path, e.g. `delivery.uploadConcurrency`.
    * @throws {SfuRecorderError} `ERR_SPOOL_NOT_WRITABLE` naming the directory,
    *   `ERR_SPOOL_LOCKED` when another live process records into the same spool, or
    *   `ERR_FFMPEG_MISSING` / `ERR_FFMPEG_FAILED` when ffmpeg cannot run.
    */
-  static async create(options: SfuRecorderOptions = {}): Promise<SfuRecorder> {
-    const spoolDir = resolve(options.spoolDir ?? 'sfu-recorder/spool');
+  static async create(input: SfuRecorderOptions = {}): Promise<SfuRecorder> {
+    const options = validateRecorderOptions(input);
+    const spoolDir = options.spoolDir;
     try {
       mkdirSync(spoolDir, { recursive: true });
       accessSync(spoolDir, constants.W_OK);
@@ -501,11 +501,4 @@ function manifestOptionsOf(config: RoomRecordingConfig): Record<string, unknown>
       ? { upload: { type: config.upload.type, location: config.upload.location, prefix: config.upload.prefix } }
       : {}),
   };
-}
-
-/** A duration option: `fallback` when absent, else a finite number of ms >= 0, or an error naming it. */
-function durationOption(name: string, value: number | undefined, fallback: number): number {
-  const ms = value ?? fallback;
-  if (!Number.isFinite(ms) || ms < 0) throw new SfuRecorderError('ERR_INVALID_CONFIG', `${name} must be a number >= 0 (got ${ms})`);
-  return ms;
 }

@@ -5,13 +5,45 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { dirname, join, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { revealSecret, type Secret } from '../config/secret.js';
+import { Secret } from '../config/secret.js';
+import {
+  describeType,
+  describeValue,
+  expectObject,
+  fieldPath,
+  integerIn,
+  nonEmptyString,
+  optionNames,
+  parseHttpUrl,
+} from '../config/validate.js';
 import { InvalidConfigError, SfuRecorderError } from '../errors.js';
 import { assertSafeKey } from './key-layout.js';
 import { UploadError, type UploadDestination, type UploadRequest, type UploadResult } from './upload-destination.js';
 
 /** Signed URLs of the default storage are valid this long: 12 hours. */
 export const SIGNED_URL_TTL_MS = 12 * 60 * 60 * 1000;
+/** The longest lifetime a signed URL may be given: 7 days, as for S3 presigned URLs. */
+export const MAX_SIGNED_URL_TTL_MS = 7 * 24 * 60 * 60 * 1000;
+/** The shortest lifetime: 1 s (`expires` is in whole seconds, so a shorter one could be expired when issued). */
+const MIN_SIGNED_URL_TTL_MS = 1000;
+/**
+ * The shortest `signingSecret` accepted, in bytes (UTF-8): 32, the HMAC-SHA256 output length,
+ * below which RFC 2104 says an HMAC key is weakened; the generated default key has 32 random bytes.
+ */
+export const MIN_SIGNING_SECRET_BYTES = 32;
+const MAX_SIGNING_SECRET_BYTES = 1024;
+/** The known fields of {@link LocalStorageOptions}. */
+const LOCAL_STORAGE_OPTION_NAMES = optionNames<LocalStorageOptions>({
+  root: true,
+  baseUrl: true,
+  signingSecret: true,
+  urlTtlMs: true,
+  id: true,
+});
+/** A signature is the unpadded base64url of an HMAC-SHA256: 43 characters. */
+const SIGNATURE_PATTERN = /^[A-Za-z0-9_-]{43}$/;
+/** `expires`: epoch seconds, canonical decimal (no sign, no leading zero, at most 15 digits). */
+const EXPIRES_PATTERN = /^(0|[1-9][0-9]{0,14})$/;
 /** The storage's private directory inside the root (signing key, temp files); never served. */
 const PRIVATE_DIR = '.sfu-recorder';
 
@@ -25,9 +57,13 @@ export interface LocalStorageOptions {
    * uploads return no URL.
    */
   baseUrl?: string;
-  /** HMAC key for signed URLs. Default: 32 random bytes kept in `<root>/.sfu-recorder/signing-key`. */
+  /**
+   * HMAC key for signed URLs: at least 32 bytes ({@link MIN_SIGNING_SECRET_BYTES}, e.g. 64 hex
+   * digits of 32 random bytes), without leading or trailing whitespace. Default: 32 random
+   * bytes kept in `<root>/.sfu-recorder/signing-key`.
+   */
   signingSecret?: string | Secret;
-  /** Lifetime of signed URLs; default 12 hours. */
+  /** Lifetime of signed URLs in ms: an integer from 1000 to 7 days; default 12 hours. */
   urlTtlMs?: number;
   /** Overrides the computed id `local:<root>`. */
   id?: string;
@@ -57,10 +93,13 @@ export class LocalStorage implements UploadDestination {
   #secret: Promise<Buffer> | undefined;
   readonly #configuredSecret: string | Secret | undefined;
 
+  /**
+   * @throws {InvalidConfigError} naming the option at fault: a missing `root`, a `baseUrl` that is
+   *   not plain http(s), a `signingSecret` shorter than 32 bytes (its value is never shown), a
+   *   `urlTtlMs` outside 1 s to 7 days, an unknown option.
+   */
   constructor(options: LocalStorageOptions) {
-    if (typeof options.root !== 'string' || options.root === '') {
-      throw new InvalidConfigError('root', 'root is required (the storage directory)');
-    }
+    validateLocalStorageOptions(options);
     this.root = resolve(options.root);
     this.id = options.id ?? `local:${this.root}`;
     this.#urlTtlMs = options.urlTtlMs ?? SIGNED_URL_TTL_MS;
@@ -74,20 +113,7 @@ export class LocalStorage implements UploadDestination {
   }
 
   set baseUrl(value: string | undefined) {
-    if (value === undefined) {
-      this.#baseUrl = undefined;
-      return;
-    }
-    let url: URL;
-    try {
-      url = new URL(value);
-    } catch {
-      throw new InvalidConfigError('baseUrl', `baseUrl must be an absolute http(s) URL (got ${JSON.stringify(value)})`);
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw new InvalidConfigError('baseUrl', `baseUrl must use http: or https: (got ${JSON.stringify(url.protocol)})`);
-    }
-    this.#baseUrl = `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+    this.#baseUrl = value === undefined ? undefined : parseBaseUrl('baseUrl', value);
   }
 
   /** Absolute path a key is stored at. @throws {InvalidConfigError} for a key outside the layout. */
@@ -146,7 +172,9 @@ export class LocalStorage implements UploadDestination {
     if (this.#baseUrl === undefined) {
       throw new SfuRecorderError('ERR_NO_BASE_URL', 'local storage has no baseUrl: pass baseUrl or call listen()');
     }
-    const expiresAt = (options.now ?? Date.now()) + (options.ttlMs ?? this.#urlTtlMs);
+    const ttlMs = options.ttlMs === undefined ? this.#urlTtlMs : ttlOption('ttlMs', options.ttlMs);
+    const now = options.now === undefined ? Date.now() : integerIn('now', options.now, 0, 8.64e15, ' (epoch ms)');
+    const expiresAt = now + ttlMs;
     return { url: `${this.#baseUrl}${await this.signPath(key, expiresAt)}`, expiresAt };
   }
 
@@ -159,11 +187,20 @@ export class LocalStorage implements UploadDestination {
     return `/${encoded}?expires=${expires}&signature=${signature}`;
   }
 
-  /** Checks a signature in constant time, then the expiry. */
+  /**
+   * Checks a signed request exactly: `expires` must be canonical epoch seconds and
+   * `signature` the canonical unpadded base64url of the expected HMAC (no padding, no `+`/`/`
+   * alphabet, nothing appended), compared in constant time; then the expiry.
+   */
   async checkSignature(key: string, expires: string | null, signature: string | null, now = Date.now()): Promise<SignatureCheck> {
-    if (expires === null || signature === null || !/^\d{1,15}$/.test(expires)) return 'invalid';
-    const expected = Buffer.from(await this.#sign(key, Number(expires)), 'base64url');
+    if (expires === null || signature === null || !EXPIRES_PATTERN.test(expires) || !SIGNATURE_PATTERN.test(signature)) {
+      return 'invalid';
+    }
     const given = Buffer.from(signature, 'base64url');
+    // 43 characters carry 258 bits for 256: a string whose last 2 bits are set decodes to the
+    // same bytes, so only the canonical encoding is accepted.
+    if (given.toString('base64url') !== signature) return 'invalid';
+    const expected = Buffer.from(await this.#sign(key, Number(expires)), 'base64url');
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return 'invalid';
     return Number(expires) * 1000 <= now ? 'expired' : 'valid';
   }
@@ -192,7 +229,7 @@ export class LocalStorage implements UploadDestination {
 
   #loadSecret(): Promise<Buffer> {
     this.#secret ??= (async () => {
-      if (this.#configuredSecret !== undefined) return Buffer.from(revealSecret(this.#configuredSecret), 'utf8');
+      if (this.#configuredSecret !== undefined) return Buffer.from(secretText(this.#configuredSecret), 'utf8');
       const dir = join(this.root, PRIVATE_DIR);
       const file = join(dir, 'signing-key');
       await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -282,7 +319,7 @@ async function serve(storage: LocalStorage, basePath: string, req: IncomingMessa
   const raw = req.url ?? '/';
   const q = raw.indexOf('?');
   let path = q === -1 ? raw : raw.slice(0, q);
-  const query = new URLSearchParams(q === -1 ? '' : raw.slice(q + 1));
+  const query = parseSignedQuery(q === -1 ? '' : raw.slice(q + 1));
   if (basePath !== '') {
     if (path !== basePath && !path.startsWith(`${basePath}/`)) return send(res, 404, 'not found');
     path = path.slice(basePath.length);
@@ -295,7 +332,8 @@ async function serve(storage: LocalStorage, basePath: string, req: IncomingMessa
     // Malformed escapes, "..", "\", control characters, empty segments: not a key we could have signed.
     return send(res, 404, 'not found');
   }
-  const check = await storage.checkSignature(key, query.get('expires'), query.get('signature'));
+  if (query === undefined) return send(res, 403, 'invalid signature');
+  const check = await storage.checkSignature(key, query.expires, query.signature);
   if (check === 'invalid') return send(res, 403, 'invalid signature');
   if (check === 'expired') return send(res, 403, 'url expired');
 
@@ -334,6 +372,88 @@ async function serve(storage: LocalStorage, basePath: string, req: IncomingMessa
     return;
   }
   await pipeline(createReadStream(file, range ? { start: range.start, end: range.end } : {}), res);
+}
+
+/**
+ * The query of a signed URL: exactly `expires` and `signature`, each once, taken verbatim (no
+ * percent-decoding: a signed URL is only ever written in its one canonical form). Anything
+ * else (a duplicated, unknown, empty or encoded parameter) makes it `undefined`: refused.
+ */
+function parseSignedQuery(query: string): { expires: string; signature: string } | undefined {
+  const values = new Map<string, string>();
+  for (const part of query.split('&')) {
+    const equals = part.indexOf('=');
+    if (equals === -1) return undefined;
+    const name = part.slice(0, equals);
+    if ((name !== 'expires' && name !== 'signature') || values.has(name)) return undefined;
+    values.set(name, part.slice(equals + 1));
+  }
+  const expires = values.get('expires');
+  const signature = values.get('signature');
+  return expires === undefined || signature === undefined ? undefined : { expires, signature };
+}
+
+/**
+ * Checks {@link LocalStorageOptions} (what the {@link LocalStorage} constructor does first).
+ * `field` prefixes the names in errors (`defaultStorage` gives `defaultStorage.urlTtlMs`).
+ * An error about `signingSecret` names only its type or length, never its value.
+ *
+ * @throws {InvalidConfigError} naming the option at fault.
+ */
+export function validateLocalStorageOptions(input: unknown, field?: string): LocalStorageOptions {
+  const name = (option: string) => fieldPath(field, option);
+  // Holds the signing secret: a wrong value is described by its type only.
+  const obj = expectObject(field ?? 'options', input, LOCAL_STORAGE_OPTION_NAMES, { secret: true, root: field === undefined });
+  if (obj.root === undefined || obj.root === '') {
+    throw new InvalidConfigError(name('root'), `${name('root')} is required (the storage directory)`);
+  }
+  nonEmptyString(name('root'), obj.root);
+  if (obj.baseUrl !== undefined) {
+    if (typeof obj.baseUrl !== 'string') {
+      throw new InvalidConfigError(name('baseUrl'), `${name('baseUrl')} must be a string (got ${describeValue(obj.baseUrl)})`);
+    }
+    parseBaseUrl(name('baseUrl'), obj.baseUrl);
+  }
+  if (obj.signingSecret !== undefined) assertSigningSecret(name('signingSecret'), obj.signingSecret);
+  if (obj.urlTtlMs !== undefined) ttlOption(name('urlTtlMs'), obj.urlTtlMs);
+  if (obj.id !== undefined) nonEmptyString(name('id'), obj.id);
+  return obj as unknown as LocalStorageOptions;
+}
+
+function assertSigningSecret(field: string, value: unknown): void {
+  if (typeof value !== 'string' && !(value instanceof Secret)) {
+    throw new InvalidConfigError(field, `${field} must be a string or a Secret (got ${describeType(value)})`);
+  }
+  const text = secretText(value);
+  const bytes = Buffer.byteLength(text, 'utf8');
+  // Only lengths and the rule are named: the value never appears in the message.
+  if (bytes < MIN_SIGNING_SECRET_BYTES) {
+    throw new InvalidConfigError(
+      field,
+      `${field} must be at least ${MIN_SIGNING_SECRET_BYTES} bytes (got ${bytes === 0 ? 'an empty string' : `${bytes} bytes`}): anyone could forge signed URLs with a short key; omit it to use a generated one`,
+    );
+  }
+  if (bytes > MAX_SIGNING_SECRET_BYTES) {
+    throw new InvalidConfigError(field, `${field} must be at most ${MAX_SIGNING_SECRET_BYTES} bytes (got ${bytes} bytes)`);
+  }
+  if (text.trim() !== text) throw new InvalidConfigError(field, `${field} has leading or trailing whitespace`);
+}
+
+function secretText(value: string | Secret): string {
+  return typeof value === 'string' ? value : value.reveal();
+}
+
+function ttlOption(field: string, value: unknown): number {
+  return integerIn(field, value, MIN_SIGNED_URL_TTL_MS, MAX_SIGNED_URL_TTL_MS, ' ms (7 days)');
+}
+
+// The handler's public base: http(s), no credentials, no query or fragment (signed paths are appended to it).
+function parseBaseUrl(field: string, value: string): string {
+  const url = parseHttpUrl(field, value);
+  if (url.search !== '' || url.hash !== '') {
+    throw new InvalidConfigError(field, `${field} must not have a query or fragment (signed URLs are appended to it)`);
+  }
+  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
 }
 
 // One `bytes=` range (first-last, first-, -suffix). Multiple ranges get the whole file.

@@ -85,8 +85,11 @@ describe('validateRoomRecordingConfig', () => {
     [{ individual: 'yes' }, 'individual', 'individual must be a boolean (got "yes")'],
     [{ composite: 1 }, 'composite', 'composite must be a boolean (got 1)'],
     [{ individual: false, composite: false }, 'individual', /at least one kind of recording must be enabled/],
-    [{ uplaod: {} }, 'uplaod', /^uplaod is not a known field \(expected one of: individual, composite, upload/],
-    [{ upload: 's3://bucket' }, 'upload', 'upload must be an object (got "s3://bucket")'],
+    [{ uplaod: {} }, 'uplaod', /^uplaod is not a known field: did you mean upload\? \(expected one of: individual, composite, upload/],
+    [{ Composite: true }, 'Composite', /^Composite is not a known field: did you mean composite\?/],
+    [{ recording: {} }, 'recording', /^recording is not a known field \(expected one of/],
+    // `upload` may hold credentials (an s3:// URL with a key in it): only the type is shown.
+    [{ upload: 's3://bucket' }, 'upload', 'upload must be an object (got a string)'],
     [{ upload: { location: 'bucket' } }, 'upload.type', 'upload.type is required (only "s3" is supported)'],
     [{ upload: { type: 'gcs', location: 'bucket' } }, 'upload.type', 'upload.type "gcs" is not supported (only "s3")'],
     [{ upload: { type: 's3' } }, 'upload.location', 'upload.location is required (the bucket name)'],

@@ -1,6 +1,6 @@
 import { rm } from 'node:fs/promises';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -149,6 +149,171 @@ describe('WebhookSender', () => {
     await second.close();
     expect(delivered.sort()).toEqual(['msg_restart_1', 'msg_restart_2']);
     expect(receiver.received.slice(start).filter((p) => p.verified).map((p) => p.id).sort()).toEqual(['msg_restart_1', 'msg_restart_2']);
+  });
+});
+
+/** What a scripted receiver saw of one request. */
+interface ScriptedPost {
+  id: string;
+  /** The request's connection was closed by the sender before the receiver answered. */
+  closedBeforeAnswer?: boolean;
+}
+
+/**
+ * A real HTTP receiver whose n-th request (0-based) is answered by `script(n, req, res)`;
+ * it records, for answers sent late, whether the sender had already closed the connection.
+ */
+async function scriptedReceiver(script: (n: number, req: IncomingMessage, res: ServerResponse, post: ScriptedPost) => void) {
+  const posts: ScriptedPost[] = [];
+  const sockets = new Set<Socket>();
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      const post: ScriptedPost = { id: String(req.headers['webhook-id']) };
+      posts.push(post);
+      script(posts.length - 1, req, res, post);
+    });
+  });
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
+    posts,
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** Answers `status` after `delayMs`, noting whether the sender had hung up by then. */
+function answerLate(res: ServerResponse, req: IncomingMessage, post: ScriptedPost, delayMs: number, status = 204): void {
+  setTimeout(() => {
+    post.closedBeforeAnswer = req.socket.destroyed;
+    if (!req.socket.destroyed) res.writeHead(status).end();
+  }, delayMs);
+}
+
+/** Sends one message and records every event the sender emits for it. */
+async function sendOne(dir: string, url: string, options: { maxAttempts?: number; timeoutMs?: number; retry?: object } = {}) {
+  const sender = new WebhookSender({ dir: join(work, dir), retry: { ...FAST, ...options.retry } });
+  const events: Array<[string, string | number]> = [];
+  sender.on('delivered', (_e, status) => events.push(['delivered', status]));
+  sender.on('retrying', (_e, reason, delayMs) => events.push([`retrying: ${reason}`, delayMs]));
+  sender.on('failed', (_e, reason) => events.push(['failed', reason]));
+  const config = validateWebhookConfig({ url, secret, maxAttempts: options.maxAttempts ?? 5, timeoutMs: options.timeoutMs ?? 5000 });
+  await sender.enqueue(config, `msg_${dir}`, 'recording.success', { n: 1 });
+  return { sender, events };
+}
+
+describe('WebhookSender: which answers are final', () => {
+  test.each([400, 401, 403, 404, 409, 410, 413, 422, 301, 302, 307])('HTTP %i is final: one attempt, failed naming the status', async (status) => {
+    const hook = await scriptedReceiver((_n, _req, res) => res.writeHead(status, { location: 'http://127.0.0.1:9/elsewhere' }).end('no'));
+    const { sender, events } = await sendOne(`final-${status}`, hook.url);
+    await sender.idle();
+    const [entry] = sender.list();
+    await sender.close();
+    await hook.close();
+    expect(hook.posts).toHaveLength(1);
+    expect(events).toHaveLength(1);
+    expect(events[0]![0]).toBe('failed');
+    expect(events[0]![1]).toMatch(new RegExp(`^HTTP ${status}, not retried`));
+    expect(entry).toMatchObject({ state: 'failed', attempts: 1, lastStatus: status });
+  });
+
+  test.each([408, 425, 429, 500, 502, 503, 504])('HTTP %i is retried, then delivered, under one webhook-id', async (status) => {
+    const hook = await scriptedReceiver((n, _req, res) => res.writeHead(n === 0 ? status : 204).end());
+    const { sender, events } = await sendOne(`retry-${status}`, hook.url);
+    await idleWithin(sender, 10_000);
+    await sender.close();
+    await hook.close();
+    expect(events.map(([what]) => what)).toEqual([`retrying: HTTP ${status}`, 'delivered']);
+    expect(hook.posts.map((p) => p.id)).toEqual([`msg_retry-${status}`, `msg_retry-${status}`]);
+  });
+
+  test('Retry-After is honoured (seconds or an HTTP date), bounded by maxDelayMs', async () => {
+    const answers = [
+      { 'retry-after': '0' },
+      { 'retry-after': new Date(Date.now() - 60_000).toUTCString() }, // in the past: at once
+      { 'retry-after': '3600' }, // an hour: bounded to maxDelayMs
+      { 'retry-after': new Date(Date.now() + 86_400_000).toUTCString() },
+      { 'retry-after': 'soon' }, // unreadable: the usual backoff
+    ];
+    const hook = await scriptedReceiver((n, _req, res) => {
+      const headers = answers[n];
+      if (headers) res.writeHead(n % 2 === 0 ? 503 : 429, headers).end();
+      else res.writeHead(204).end();
+    });
+    const { sender, events } = await sendOne('retry-after', hook.url, { maxAttempts: 10, retry: { initialDelayMs: 20, maxDelayMs: 300 } });
+    await idleWithin(sender, 10_000);
+    await sender.close();
+    await hook.close();
+    expect(events.slice(0, 4)).toEqual([
+      ['retrying: HTTP 503', 0],
+      ['retrying: HTTP 429', 0],
+      ['retrying: HTTP 503', 300],
+      ['retrying: HTTP 429', 300],
+    ]);
+    expect(events[4]![0]).toBe('retrying: HTTP 503');
+    // Backoff after the 5th failure: 20 ms doubled 4 times, capped at 300, half of it jittered.
+    expect(events[4]![1]).toBeGreaterThanOrEqual(150);
+    expect(events[4]![1]).toBeLessThanOrEqual(300);
+    expect(events[5]).toEqual(['delivered', 204]);
+  });
+});
+
+describe('WebhookSender: a timeout and the outcome agree', () => {
+  test('an answer later than timeoutMs is not received: the attempt failed, the connection was closed first, the retry is delivered', async () => {
+    const hook = await scriptedReceiver((n, req, res, post) => {
+      if (n === 0) answerLate(res, req, post, 800);
+      else res.writeHead(204).end();
+    });
+    const { sender, events } = await sendOne('slow-once', hook.url, { timeoutMs: 200 });
+    await idleWithin(sender, 10_000);
+    await sender.close();
+    // Let the late answer fire, so the receiver records what it found.
+    await new Promise((resolve) => setTimeout(resolve, 900));
+    await hook.close();
+    expect(events.map(([what]) => what)).toEqual(['retrying: no answer within 200 ms', 'delivered']);
+    expect(hook.posts).toEqual([
+      { id: 'msg_slow-once', closedBeforeAnswer: true },
+      { id: 'msg_slow-once' },
+    ]);
+  });
+
+  test('a receiver that always answers too late: every attempt reported failed, none of its answers was received', async () => {
+    const hook = await scriptedReceiver((_n, req, res, post) => answerLate(res, req, post, 500));
+    const { sender, events } = await sendOne('slow-always', hook.url, { timeoutMs: 150, maxAttempts: 3 });
+    await idleWithin(sender, 10_000);
+    const [entry] = sender.list();
+    await sender.close();
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    await hook.close();
+    expect(events.map(([what, detail]) => (what === 'failed' ? `failed: ${String(detail)}` : what))).toEqual([
+      'retrying: no answer within 150 ms',
+      'retrying: no answer within 150 ms',
+      'failed: no answer within 150 ms',
+    ]);
+    expect(hook.posts).toHaveLength(3);
+    expect(hook.posts.every((p) => p.id === 'msg_slow-always' && p.closedBeforeAnswer === true)).toBe(true);
+    expect(entry).toMatchObject({ state: 'failed', attempts: 3, lastError: 'no answer within 150 ms' });
+    expect(entry!.lastStatus).toBeUndefined();
+  });
+
+  test('a 2xx status line in time is delivered even if the body never ends: the status decides', async () => {
+    const hook = await scriptedReceiver((_n, _req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('accepted, and then nothing more');
+    });
+    const { sender, events } = await sendOne('trickle', hook.url, { timeoutMs: 200 });
+    await idleWithin(sender, 10_000);
+    await sender.close();
+    await hook.close();
+    expect(events).toEqual([['delivered', 200]]);
+    expect(hook.posts).toHaveLength(1);
   });
 });
 
