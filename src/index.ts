@@ -14,9 +14,13 @@ export {
   SfuRecorder,
   type SfuRecorderOptions,
   type SfuRecorderEvents,
+  type SfuRecorderObserverEvents,
+  type SpoolFullInfo,
+  type SpoolAvailableInfo,
   type EnableRoomOptions,
 } from './recorder/sfu-recorder.js';
-export { RoomRecorder } from './recorder/room-recorder.js';
+export { RoomRecorder, type RoomRecorderEvents, type RoomRecorderObserverEvents } from './recorder/room-recorder.js';
+export { EnhancedEventEmitter } from './enhanced-events.js';
 export { identifyFromAppData, type IdentifyProducer, type ProducerIdentity } from './recorder/identity.js';
 export type { FinaliseOptions } from './recorder/session-finaliser.js';
 export type {
@@ -31,7 +35,8 @@ export type {
 export { UnsupportedCodecError, RECORDABLE_MIME_TYPES } from './capture/codecs.js';
 
 // Errors
-export { SfuRecorderError, InvalidConfigError } from './errors.js';
+export { SfuRecorderError, InvalidConfigError, type SfuRecorderErrorCode } from './errors.js';
+export { MAX_ID_BYTES } from './config/ids.js';
 export { FfmpegError } from './ffmpeg/run.js';
 
 // Configuration

@@ -46,8 +46,8 @@ export interface RoomHost {
   streamStarted(ref: StreamRef): void;
   streamStopped(ref: StreamRef): void;
   error(error: SfuRecorderError, context: RecorderErrorContext): void;
-  /** A session's write found the disk full. */
-  spoolFull(error: SfuRecorderError, session: RecordingSession): void;
+  /** A write of the room's found the disk full. */
+  spoolFull(error: SfuRecorderError): void;
   roomClosed(room: RoomRecorder): void;
 }
 
@@ -82,6 +82,8 @@ export class RoomRecorder extends EnhancedEventEmitter<RoomRecorderEvents> {
   readonly #identities = new Map<string, ProducerIdentity>();
   /** Producers being recorded, to carry them into a new session when capture failed under the old one. */
   readonly #producers = new Map<string, { producer: ms.Producer; transport: ms.Transport | undefined }>();
+  /** Producers that could not be recorded because the spool's disk was full: tried again when it has space. */
+  readonly #waitingForSpace = new Map<string, { producer: ms.Producer; transport: ms.Transport | undefined }>();
   /** Transports that carried recorded producers, per peer: a peer leaves when all are closed. */
   readonly #peerTransports = new Map<string, Set<ms.Transport>>();
   readonly #displayNames = new Map<string, string>();
@@ -293,7 +295,7 @@ export class RoomRecorder extends EnhancedEventEmitter<RoomRecorderEvents> {
           });
         });
         session.on('error', (error) => this.#reportError(error, { sessionId: session.sessionId }));
-        session.on('spoolfull', (error) => this.#host.spoolFull(error, session));
+        session.on('spoolfull', (error) => this.#host.spoolFull(error));
         const info: SessionStartedInfo = {
           roomId: this.roomId,
           sessionId: session.sessionId,
@@ -357,14 +359,7 @@ export class RoomRecorder extends EnhancedEventEmitter<RoomRecorderEvents> {
     const onTransport = (transport: ms.Transport): void => {
       if ((transport.appData as Record<string, unknown>).sfuRecorder === true) return;
       const onProducer = (producer: ms.Producer): void => {
-        this.addProducer(producer, undefined, transport).catch((error: unknown) => {
-          // A room closed while the producer arrived has nothing to report.
-          if (this.#closed && error instanceof SfuRecorderError && error.code === 'ERR_CLOSED') return;
-          this.#reportError(toSfuRecorderError(error, 'ERR_CAPTURE', `recording producer ${producer.id}`), {
-            ...(this.#session ? { sessionId: this.#session.sessionId } : {}),
-            producerId: producer.id,
-          });
-        });
+        this.#addDiscovered(producer, transport);
         producer.observer.once('close', () => void this.removeProducer(producer.id));
       };
       transport.observer.on('newproducer', onProducer);
@@ -375,6 +370,29 @@ export class RoomRecorder extends EnhancedEventEmitter<RoomRecorderEvents> {
     this.#cleanups.push(() => {
       this.router.observer.off('newtransport', onTransport);
       this.router.observer.off('close', onRouterClose);
+    });
+  }
+
+  /** @internal The spool has space again: record the producers that arrived while it was full. */
+  retryWaitingForSpace(): void {
+    const waiting = [...this.#waitingForSpace.values()];
+    this.#waitingForSpace.clear();
+    for (const { producer, transport } of waiting) if (!producer.closed && !this.#closed) this.#addDiscovered(producer, transport);
+  }
+
+  #addDiscovered(producer: ms.Producer, transport: ms.Transport | undefined): void {
+    this.addProducer(producer, undefined, transport).catch((error: unknown) => {
+      // A room closed while the producer arrived has nothing to report.
+      if (this.#closed && error instanceof SfuRecorderError && error.code === 'ERR_CLOSED') return;
+      const failure = toSfuRecorderError(error, 'ERR_CAPTURE', `recording producer ${producer.id}`);
+      if (failure.code === 'ERR_SPOOL_FULL') {
+        this.#waitingForSpace.set(producer.id, { producer, transport });
+        this.#host.spoolFull(failure);
+      }
+      this.#reportError(failure, {
+        ...(this.#session ? { sessionId: this.#session.sessionId } : {}),
+        producerId: producer.id,
+      });
     });
   }
 

@@ -223,7 +223,11 @@ export class SessionFinaliser {
         fail(error, context, `finalising stream ${stream.streamId} of peer ${stream.peerId}`);
       }
     }
-    if (wantComposite && compositeSources > 0) {
+    // A composite made without a stream that failed would never get it back: wait for
+    // the next attempt, unless this is the last one (then it shows what there is).
+    const lastAttempt = (manifest.failedAttempts ?? 0) + 1 >= MAX_FINALISE_ATTEMPTS;
+    const streamsFailed = info.errors.length > 0;
+    if (wantComposite && compositeSources > 0 && (!streamsFailed || lastAttempt)) {
       try {
         const composite = await composeSession(sessionDir, {
           ...this.#options.compositeOptions,

@@ -468,8 +468,10 @@ export class SfuRecorder extends EnhancedEventEmitter<SfuRecorderEvents> {
     const since = this.#spoolFull!.since;
     this.#leaveSpoolFull();
     this.emit('spoolavailable', { spoolDir: this.spoolDir, at: Date.now(), fullForMs: Date.now() - since });
-    // Sessions whose finalisation met the full disk are finalised now.
+    // Sessions whose finalisation met the full disk are finalised now, and producers
+    // that arrived meanwhile are recorded.
     void this.recover();
+    for (const room of this.#rooms.values()) room.retryWaitingForSpace();
   }
 
   #leaveSpoolFull(): void {

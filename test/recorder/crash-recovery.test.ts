@@ -1,7 +1,7 @@
 import { execa } from 'execa';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { SfuRecorder, type RecordingStoredEvent, type SessionFinalisedInfo } from '../../src/index.js';
+import { SfuRecorder, type RecordingStoredEvent, type SessionFinalisedInfo, type SfuRecorderError } from '../../src/index.js';
 import { decodeErrors, firstVideoFrame, probeFile } from '../helpers/mux-probe.js';
 import { capturedPresence, sleep, tempDir } from '../helpers/recorder-fixtures.js';
 
@@ -33,6 +33,13 @@ describe('crash safety', () => {
       });
       child.once('exit', (code) => reject(new Error(`recording process exited early (${code})`)));
     });
+    // A second process on the same spool is refused while the first one lives.
+    const refused = await SfuRecorder.create({ spoolDir, defaultStorage: { root: storageRoot }, recoverOnStart: false }).then(
+      () => undefined,
+      (error: unknown) => error as SfuRecorderError,
+    );
+    expect(refused?.code).toBe('ERR_SPOOL_LOCKED');
+    expect(refused?.message).toContain(`in use by process ${child.pid}`);
     await sleep(6000);
     const killedAt = Date.now();
     kill(child.pid);
@@ -43,9 +50,16 @@ describe('crash safety', () => {
     const recorder = await SfuRecorder.create({ spoolDir, defaultStorage: { root: storageRoot }, recoverOnStart: false });
     const stored: RecordingStoredEvent[] = [];
     recorder.on('recordingstored', (event) => stored.push(event));
+    // The dead process's lock does not hold the spool.
     const recovered: SessionFinalisedInfo[] = await recorder.recover();
     await recorder.whenIdle();
     await recorder.close();
+    // Another start finds nothing left to do: nothing is stored twice.
+    const again = await SfuRecorder.create({ spoolDir, defaultStorage: { root: storageRoot }, recoverOnStart: false });
+    again.on('recordingstored', (event) => stored.push(event));
+    expect(await again.recover()).toEqual([]);
+    await again.whenIdle();
+    await again.close();
 
     expect(recovered).toHaveLength(1);
     expect(recovered[0]!.sessionId).toBe(pids.sessionId);
