@@ -153,8 +153,9 @@ export interface SfuRecorderObserverEvents {
   newroom: [RoomRecorder];
 }
 
-/** How often a full spool is checked for space again. */
+/** How often a full spool is checked for space again, at first and at most. */
 const SPOOL_FULL_POLL_MS = 2000;
+const SPOOL_FULL_MAX_POLL_MS = 5 * 60_000;
 /** Free space below which the spool still counts as full. */
 const SPOOL_MIN_FREE_BYTES = 1024 * 1024;
 
@@ -196,6 +197,9 @@ export class SfuRecorder extends EnhancedEventEmitter<SfuRecorderEvents> {
   /** Ended sessions whose timeline or manifest still wait for disk space. */
   readonly #unwritten = new Set<RecordingSession>();
   #spoolFull: { since: number; timer: NodeJS.Timeout } | undefined;
+  /** How often a full spool is checked; doubled when the disk fills again soon after it had space. */
+  #spoolPollMs = SPOOL_FULL_POLL_MS;
+  #spoolAvailableAt = Number.NEGATIVE_INFINITY;
   #closed = false;
   #closing: Promise<void> | undefined;
 
@@ -446,7 +450,11 @@ export class SfuRecorder extends EnhancedEventEmitter<SfuRecorderEvents> {
 
   #enterSpoolFull(error: SfuRecorderError): void {
     if (this.#spoolFull || this.#closed) return;
-    const timer = setInterval(() => this.#checkSpoolSpace(), SPOOL_FULL_POLL_MS);
+    // Space that returns only to run out again (a finalisation needing more than there is)
+    // is retried less and less often, rather than every 2 s.
+    const refilled = Date.now() - this.#spoolAvailableAt < 60_000;
+    this.#spoolPollMs = refilled ? Math.min(this.#spoolPollMs * 2, SPOOL_FULL_MAX_POLL_MS) : SPOOL_FULL_POLL_MS;
+    const timer = setInterval(() => this.#checkSpoolSpace(), this.#spoolPollMs);
     timer.unref();
     this.#spoolFull = { since: Date.now(), timer };
     this.#logger.warn?.('the spool disk is full', { spoolDir: this.spoolDir, code: error.code });
@@ -467,6 +475,7 @@ export class SfuRecorder extends EnhancedEventEmitter<SfuRecorderEvents> {
     if (this.#unwritten.size > 0) return;
     const since = this.#spoolFull!.since;
     this.#leaveSpoolFull();
+    this.#spoolAvailableAt = Date.now();
     this.emit('spoolavailable', { spoolDir: this.spoolDir, at: Date.now(), fullForMs: Date.now() - since });
     // Sessions whose finalisation met the full disk are finalised now, and producers
     // that arrived meanwhile are recorded.
