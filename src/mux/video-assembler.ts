@@ -1,14 +1,6 @@
-import type { RtpPacket } from '../rtp.js';
-import type { EncodedFrame, VideoPayload, VideoPayloadReader } from './types.js';
-
-/** Counters describing what the assembler had to throw away. */
-export interface AssemblerStats {
-  frames: number;
-  /** Frames with a missing packet, no start, no end, or a malformed payload. */
-  incompleteFrames: number;
-  /** Complete frames dropped while waiting for a keyframe (start, or after a loss). */
-  framesAwaitingKeyframe: number;
-}
+import type { VideoPayload, VideoPayloadReader } from '../codecs/registry.js';
+import type { AssemblerStats, Depacketiser, EncodedFrame } from './depacketiser.js';
+import type { RtpPacket } from './rtp.js';
 
 interface PendingFrame<E> {
   rtpTimestamp: number;
@@ -26,7 +18,7 @@ interface PendingFrame<E> {
  * up to the next complete keyframe is dropped: the decoder never sees a frame that
  * depends on something it did not get.
  */
-export class VideoFrameAssembler<E> {
+export class VideoFrameAssembler<E> implements Depacketiser {
   readonly reader: VideoPayloadReader<E>;
   readonly stats: AssemblerStats = { frames: 0, incompleteFrames: 0, framesAwaitingKeyframe: 0 };
   #pending: PendingFrame<E> | undefined;
