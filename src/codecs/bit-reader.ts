@@ -1,8 +1,11 @@
-/** Thrown by {@link BitReader} past the end of its data; the parsers catch it and return `undefined`. */
-export class BitstreamEnd extends Error {
-  constructor() {
-    super('bitstream ended');
-    this.name = 'BitstreamEnd';
+/**
+ * Thrown by {@link BitReader} past the end of its data or for a value out of its syntax's
+ * range; the codec parsers catch it and return `undefined`, so it never leaves them.
+ */
+export class InvalidBitstream extends Error {
+  constructor(what: string) {
+    super(what);
+    this.name = 'InvalidBitstream';
   }
 }
 
@@ -23,20 +26,22 @@ export class BitReader {
     let value = 0;
     for (let i = 0; i < count; i++) {
       const byte = this.#data[this.#bit >> 3];
-      if (byte === undefined) throw new BitstreamEnd();
+      if (byte === undefined) throw new InvalidBitstream('bitstream ended');
       value = value * 2 + ((byte >> (7 - (this.#bit & 7))) & 1);
       this.#bit++;
     }
     return value;
   }
 
-  /** An unsigned Exp-Golomb code; more than 31 leading zeros is not a valid code. */
-  ue(): number {
+  /** An unsigned Exp-Golomb code of at most `max`; more than 31 leading zeros is not a valid code. */
+  ue(max = Number.MAX_SAFE_INTEGER): number {
     let zeros = 0;
     while (this.u(1) === 0) {
-      if (++zeros > 31) throw new BitstreamEnd();
+      if (++zeros > 31) throw new InvalidBitstream('Exp-Golomb code too long');
     }
-    return 2 ** zeros - 1 + this.u(zeros);
+    const value = 2 ** zeros - 1 + this.u(zeros);
+    if (value > max) throw new InvalidBitstream(`${value} is above ${max}`);
+    return value;
   }
 
   /** A signed Exp-Golomb code. */

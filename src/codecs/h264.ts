@@ -1,4 +1,4 @@
-import { BitReader, BitstreamEnd } from './bit-reader.js';
+import { BitReader, InvalidBitstream } from './bit-reader.js';
 import { constantRate, fixedGop } from './encoder-args.js';
 import type { FrameSize, VideoCodecEntry, VideoPayload, VideoPayloadReader } from './types.js';
 
@@ -126,6 +126,10 @@ function startsAccessUnit(nal: Buffer): boolean {
 
 /** Profiles whose SPS carries chroma format, bit depths and scaling matrices (§7.3.2.1.1). */
 const HIGH_PROFILES = new Set([100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135]);
+/** Every profile_idc the standard defines (Annex A, G, H). */
+const KNOWN_PROFILES = new Set([66, 77, 88, ...HIGH_PROFILES]);
+/** Every level_idc the standard defines (Table A-1; 9 is level 1b). */
+const KNOWN_LEVELS = new Set([9, 10, 11, 12, 13, 20, 21, 22, 30, 31, 32, 40, 41, 42, 50, 51, 52, 60, 61, 62]);
 
 /** What an SPS declares, as far as finalisation cares. */
 export interface SpsInfo extends FrameSize {
@@ -142,39 +146,41 @@ export interface SpsInfo extends FrameSize {
  * Reads an SPS NAL unit (ITU-T H.264 §7.3.2.1.1): profile, chroma format, bit depths
  * and the picture size after cropping (§7.4.2.1.1). The size is returned as declared,
  * even if zero or negative (cropping larger than the picture), for the caller to
- * refuse; `undefined` when the SPS is cut short or breaks the syntax's bounds.
+ * refuse; `undefined` when the SPS is cut short, names a profile or level the standard
+ * does not define, or has a field outside its range (§7.4.2.1.1), which random bytes
+ * that happen to start like an SPS almost always do.
  */
 export function parseSps(nal: Buffer): SpsInfo | undefined {
   const bits = new BitReader(withoutEmulationPrevention(nal.subarray(1)));
   try {
     const profileIdc = bits.u(8);
-    bits.u(16); // constraint flags, level_idc
-    bits.ue(); // seq_parameter_set_id
+    const constraints = bits.u(8);
+    const levelIdc = bits.u(8);
+    if (!KNOWN_PROFILES.has(profileIdc) || (constraints & 0x03) !== 0 || !KNOWN_LEVELS.has(levelIdc)) return undefined;
+    bits.ue(31); // seq_parameter_set_id
     let chromaFormatIdc = 1;
     let separateColourPlane = 0;
     let bitDepthLuma = 8;
     let bitDepthChroma = 8;
     if (HIGH_PROFILES.has(profileIdc)) {
-      chromaFormatIdc = bits.ue();
-      if (chromaFormatIdc > 3) return undefined;
+      chromaFormatIdc = bits.ue(3);
       if (chromaFormatIdc === 3) separateColourPlane = bits.u(1);
-      bitDepthLuma = bits.ue() + 8;
-      bitDepthChroma = bits.ue() + 8;
+      bitDepthLuma = bits.ue(6) + 8;
+      bitDepthChroma = bits.ue(6) + 8;
       bits.u(1); // qpprime_y_zero_transform_bypass_flag
       if (bits.u(1)) skipScalingMatrices(bits, chromaFormatIdc !== 3 ? 8 : 12);
     }
-    bits.ue(); // log2_max_frame_num_minus4
-    const pocType = bits.ue();
-    if (pocType === 0) bits.ue(); // log2_max_pic_order_cnt_lsb_minus4
+    bits.ue(12); // log2_max_frame_num_minus4
+    const pocType = bits.ue(2);
+    if (pocType === 0) bits.ue(12); // log2_max_pic_order_cnt_lsb_minus4
     else if (pocType === 1) {
       bits.u(1); // delta_pic_order_always_zero_flag
       bits.se(); // offset_for_non_ref_pic
       bits.se(); // offset_for_top_to_bottom_field
-      const cycle = bits.ue();
-      if (cycle > 255) return undefined; // num_ref_frames_in_pic_order_cnt_cycle is at most 255
+      const cycle = bits.ue(255); // num_ref_frames_in_pic_order_cnt_cycle
       for (let i = 0; i < cycle; i++) bits.se();
     }
-    bits.ue(); // max_num_ref_frames
+    bits.ue(16); // max_num_ref_frames (at most MaxDpbFrames)
     bits.u(1); // gaps_in_frame_num_value_allowed_flag
     const widthMbs = bits.ue() + 1;
     const heightMapUnits = bits.ue() + 1;
@@ -197,7 +203,7 @@ export function parseSps(nal: Buffer): SpsInfo | undefined {
     }
     return { profileIdc, chromaFormatIdc, bitDepthLuma, bitDepthChroma, frameMbsOnly: frameMbsOnly === 1, width, height };
   } catch (error) {
-    if (error instanceof BitstreamEnd) return undefined;
+    if (error instanceof InvalidBitstream) return undefined;
     throw error;
   }
 }

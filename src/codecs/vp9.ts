@@ -1,4 +1,4 @@
-import { BitReader, BitstreamEnd } from './bit-reader.js';
+import { BitReader, InvalidBitstream } from './bit-reader.js';
 import { constantRate, fixedGop } from './encoder-args.js';
 import type { FrameSize, VideoCodecEntry, VideoPayload, VideoPayloadReader } from './types.js';
 
@@ -183,7 +183,7 @@ export function vp9FrameHeader(frame: Buffer): Vp9FrameHeader | undefined {
     }
     return { keyframe, size: frameSize(bits) };
   } catch (error) {
-    if (error instanceof BitstreamEnd) return undefined;
+    if (error instanceof InvalidBitstream) return undefined;
     throw error;
   }
 }

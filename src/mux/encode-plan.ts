@@ -5,7 +5,7 @@
  * and which gaps are painted black or filled with silence.
  */
 import { even, type EncodePlan } from './encode.js';
-import type { StreamIntermediates } from './intermediates.js';
+import type { StreamIntermediates, VideoInput } from './intermediates.js';
 import { clipIntervals, cutBefore, subtractIntervals, totalLength } from './intervals.js';
 import type { ResolvedMuxOptions } from './options.js';
 import type { FinalisedStream, Interval } from './stream-result.js';
@@ -30,21 +30,26 @@ export interface PlannedEncode {
   alignmentMs: number;
 }
 
-/** Which intermediates go into the file (a kind that ffmpeg could not encode is left out of a retry). */
-export interface PlannedKinds {
+/** Which intermediates go into the file: what ffmpeg could not decode is left out of a retry. */
+export interface PlanSelection {
   audio: boolean;
   video: boolean;
+  /** Video inputs left out (their time becomes a gap); a file without some is never a copy. */
+  withoutVideoInputs?: ReadonlySet<VideoInput>;
 }
 
 /**
- * Plans the final ffmpeg pass for the kinds in `kinds` (each only if its intermediate has
+ * Plans the final ffmpeg pass for the selected intermediates (each kind only if it has
  * media). The extent counts every track's media, decodable or not, so a stream lasts its
  * wall-clock presence whichever kinds make it into the file.
  */
-export function planEncode(media: StreamIntermediates, options: ResolvedMuxOptions, kinds: PlannedKinds, outputPath: string): PlannedEncode {
-  const { video, audio, cutPauses, baseMs } = media;
-  const withVideo = kinds.video && video.frames > 0;
-  const withAudio = kinds.audio && audio.packets > 0;
+export function planEncode(media: StreamIntermediates, options: ResolvedMuxOptions, selection: PlanSelection, outputPath: string): PlannedEncode {
+  const { audio, cutPauses, baseMs } = media;
+  const left = selection.withoutVideoInputs ?? new Set<VideoInput>();
+  const video = { ...media.video, inputs: media.video.inputs.filter((input) => !left.has(input)) };
+  const videoRuns = video.inputs.flatMap((input) => input.presence.runs);
+  const withVideo = selection.video && video.inputs.some((input) => input.frames > 0);
+  const withAudio = selection.audio && audio.packets > 0;
 
   // The stream's extent: first to last media of any track, decodable or not.
   const present = media.tracks.filter((t) => t.stats.firstMediaWallMs !== undefined);
@@ -52,7 +57,7 @@ export function planEncode(media: StreamIntermediates, options: ResolvedMuxOptio
   const lastMedia = Math.max(...present.map((t) => t.stats.lastMediaWallMs! + (t.track.kind === 'video' ? video.frameIntervalMs : 0)));
   const endedAt = Math.max(lastMedia, firstMedia + 1);
   const frameMs = 1000 / options.fps;
-  const { width, height } = outputSize(media, options);
+  const { width, height } = outputSize(video.inputs, options);
 
   const uncutGaps = (runs: Interval[], from: number) =>
     subtractIntervals([{ from, to: endedAt }], [...runs, ...clipIntervals(cutPauses, from, endedAt)]).filter((gap) => gap.to - gap.from >= MIN_GAP_MS);
@@ -64,6 +69,7 @@ export function planEncode(media: StreamIntermediates, options: ResolvedMuxOptio
     withVideo &&
     options.copyH264 &&
     only !== undefined &&
+    left.size === 0 &&
     video.uncopyableKeyframes === 0 &&
     only.width === width &&
     only.height === height &&
@@ -74,7 +80,7 @@ export function planEncode(media: StreamIntermediates, options: ResolvedMuxOptio
     // browser's capture-timed frames) gives a constant-rate file that way.
     video.offGridFrames === 0 &&
     (options.videoGapFill === 'hold' ||
-      uncutGaps(video.presence.runs, firstMedia).every((gap) => gap.from === firstMedia || (gap.to >= endedAt && gap.to - gap.from <= COPY_MAX_KEYFRAME_DELAY_MS)));
+      uncutGaps(videoRuns, firstMedia).every((gap) => gap.from === firstMedia || (gap.to >= endedAt && gap.to - gap.from <= COPY_MAX_KEYFRAME_DELAY_MS)));
 
   // When re-encoding, start the file up to one frame earlier (adding silence) so that
   // the video frames land on the output frame grid instead of being rounded by up to
@@ -85,7 +91,7 @@ export function planEncode(media: StreamIntermediates, options: ResolvedMuxOptio
   const durationMs = endedAt - startedAt - totalLength(cuts);
   const fileMs = (wall: number) => wall - startedAt - cutBefore(cuts, wall);
   // Gaps are measured from the first media: the alignment padding is not missing media.
-  const videoGaps = withVideo ? uncutGaps(video.presence.runs, firstMedia) : [];
+  const videoGaps = withVideo ? uncutGaps(videoRuns, firstMedia) : [];
   const audioGaps = withAudio ? uncutGaps(audio.presence.runs, firstMedia) : [];
   const firstKeyframeDelayMs = withVideo && video.firstFrameWallMs !== undefined ? fileMs(video.firstFrameWallMs) : undefined;
 
@@ -138,9 +144,9 @@ export function planEncode(media: StreamIntermediates, options: ResolvedMuxOptio
 }
 
 /** The output size: as configured, else the largest source size (the other side keeping its aspect ratio). */
-function outputSize(media: StreamIntermediates, options: ResolvedMuxOptions): { width: number; height: number } {
+function outputSize(inputs: readonly VideoInput[], options: ResolvedMuxOptions): { width: number; height: number } {
   const largest =
-    media.video.inputs.reduce<{ width: number; height: number } | undefined>(
+    inputs.reduce<{ width: number; height: number } | undefined>(
       (best, input) =>
         input.width && input.height && (!best || input.width * input.height > best.width * best.height) ? { width: input.width, height: input.height } : best,
       undefined,

@@ -151,3 +151,22 @@ async function verifyOutput(ffprobePath: string, plan: EncodePlan, label: string
     );
   }
 }
+
+/**
+ * Whether ffmpeg decodes a frame from the start of a video intermediate: a file whose
+ * first keyframe no decoder takes (a garbage or unsupported header that still looked
+ * like a keyframe of a new size) makes the whole final pass fail, and is left out of it.
+ */
+export async function decodesVideo(ffprobePath: string, path: string, signal?: AbortSignal): Promise<boolean> {
+  try {
+    const probe = await runFfprobe<{ streams?: Array<{ nb_read_frames?: string }> }>(
+      ffprobePath,
+      ['-select_streams', 'v:0', '-count_frames', '-read_intervals', '%+#3', '-show_entries', 'stream=nb_read_frames', path],
+      signal,
+    );
+    return Number(probe.streams?.[0]?.nb_read_frames ?? 0) > 0;
+  } catch (error) {
+    if (signal?.aborted) throw error;
+    return false;
+  }
+}

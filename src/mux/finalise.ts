@@ -6,9 +6,9 @@ import { FfmpegError } from '../ffmpeg/run.js';
 import { sessionPaths } from '../spool/layout.js';
 import type { SessionStartedEvent, TimelineEvent } from '../timeline/events.js';
 import { readTimeline, type TimelineContents } from '../timeline/timeline-file.js';
-import { runEncodePlan } from './encode.js';
-import { planEncode, type PlannedEncode, type PlannedKinds } from './encode-plan.js';
-import { writeIntermediates, type StreamIntermediates, type TrackDiagnostics } from './intermediates.js';
+import { decodesVideo, runEncodePlan } from './encode.js';
+import { planEncode, type PlannedEncode, type PlanSelection } from './encode-plan.js';
+import { writeIntermediates, type StreamIntermediates, type TrackDiagnostics, type VideoInput } from './intermediates.js';
 import { resolveMuxOptions, type MuxOptions, type ResolvedMuxOptions } from './options.js';
 import type { FinalisedStream } from './stream-result.js';
 import { listTimelineStreams, type TimelineStream } from './streams.js';
@@ -34,6 +34,11 @@ export interface MuxReport {
   firstKeyframeDelayMs: number | undefined;
   /** Milliseconds of silence added in front so that video frames fall on the output frame grid. */
   alignmentMs: number;
+  /**
+   * Runs of video (one codec and size each) left out because ffmpeg could not decode them;
+   * their time is a gap in the file's video.
+   */
+  undecodableVideo: Array<{ codec: string; width: number | undefined; height: number | undefined; frames: number }>;
   /** Wall time spent, ms. */
   elapsedMs: number;
 }
@@ -83,10 +88,11 @@ export async function finaliseStream(params: FinaliseStreamParams): Promise<Fina
   const workDir = join(streamDir, '.mux-work');
   await rm(workDir, { recursive: true, force: true }); // leftovers of an interrupted run
   await mkdir(workDir, { recursive: true });
-  const report = (diagnostics: TrackDiagnostics[], planned?: PlannedEncode): MuxReport => ({
+  const report = (diagnostics: TrackDiagnostics[], encoded?: EncodeOutcome): MuxReport => ({
     tracks: diagnostics,
-    firstKeyframeDelayMs: planned?.firstKeyframeDelayMs,
-    alignmentMs: planned?.alignmentMs ?? 0,
+    firstKeyframeDelayMs: encoded?.planned.firstKeyframeDelayMs,
+    alignmentMs: encoded?.planned.alignmentMs ?? 0,
+    undecodableVideo: (encoded?.undecodableVideo ?? []).map(({ codec, width, height, frames }) => ({ codec, width, height, frames })),
     elapsedMs: Date.now() - started,
   });
   try {
@@ -124,41 +130,65 @@ export async function finaliseStream(params: FinaliseStreamParams): Promise<Fina
     const resultPath = sessionPaths.streamResult(sessionDir, peerId, streamId);
     await writeFile(`${resultPath}.tmp`, `${JSON.stringify(result, null, 2)}\n`);
     await rename(`${resultPath}.tmp`, resultPath);
-    return { status: 'finalised', stream: result, dropped: allDropped, report: report(media.diagnostics, encoded.planned) };
+    return { status: 'finalised', stream: result, dropped: allDropped, report: report(media.diagnostics, encoded) };
   } finally {
     await rm(workDir, { recursive: true, force: true });
   }
 }
 
+interface EncodeOutcome {
+  planned: PlannedEncode;
+  dropped: DroppedMedia[];
+  undecodableVideo: VideoInput[];
+}
+
 /**
- * Runs the plan with both kinds; if ffmpeg refuses the media, once with each kind alone
- * (audio first: hostile or broken bitstreams are mostly video, and audio alone is cheap).
- * Which kind ffmpeg choked on is not reliably in its stderr, so the retries find out.
+ * Runs the plan; when ffmpeg refuses the media, finds out what it refuses and runs it
+ * again without that, so that bad media costs only itself:
+ * 1. video inputs (runs of one size) it cannot decode on their own: a keyframe of garbage
+ *    that still looked like a new size costs the video up to the next keyframe;
+ * 2. otherwise each kind alone, audio first (hostile or broken bitstreams are mostly
+ *    video, and audio alone is cheap); the other kind is dropped.
+ * Rejects with the first error when nothing helps.
  */
 async function encodeKeepingWhatWorks(
   media: StreamIntermediates,
   options: ResolvedMuxOptions,
   outputPath: string,
   signal: AbortSignal | undefined,
-): Promise<{ planned: PlannedEncode; dropped: DroppedMedia[] }> {
+): Promise<EncodeOutcome> {
   const binaries = resolveFfmpegBinaries(options.ffmpeg);
   const label = `finalising stream ${media.stream.streamId}`;
-  const attempt = async (kinds: PlannedKinds): Promise<PlannedEncode> => {
-    const planned = planEncode(media, options, kinds, outputPath);
+  const attempt = async (selection: PlanSelection): Promise<PlannedEncode> => {
+    const planned = planEncode(media, options, selection, outputPath);
     await runEncodePlan(planned.plan, options, binaries, label, signal);
     return planned;
   };
+  const all = { audio: true, video: true };
   try {
-    return { planned: await attempt({ audio: true, video: true }), dropped: [] };
+    return { planned: await attempt(all), dropped: [], undecodableVideo: [] };
   } catch (error) {
+    if (!refusedByFfmpeg(error, signal)) throw error;
+    const { inputs } = media.video;
+    if (inputs.length > 1) {
+      const undecodable: VideoInput[] = [];
+      for (const input of inputs) if (!(await decodesVideo(binaries.ffprobePath, input.path, signal))) undecodable.push(input);
+      if (undecodable.length > 0 && undecodable.length < inputs.length) {
+        try {
+          return { planned: await attempt({ ...all, withoutVideoInputs: new Set(undecodable) }), dropped: [], undecodableVideo: undecodable };
+        } catch (retryError) {
+          if (!refusedByFfmpeg(retryError, signal)) throw retryError;
+        }
+      }
+    }
     const bothKinds = media.audio.packets > 0 && media.video.frames > 0;
-    if (!bothKinds || !refusedByFfmpeg(error, signal)) throw error;
+    if (!bothKinds) throw error;
     for (const kept of ['audio', 'video'] as const) {
       const lost = kept === 'audio' ? 'video' : 'audio';
       try {
         const planned = await attempt({ audio: kept === 'audio', video: kept === 'video' });
         const reason = `${describeKind(media.stream, media.diagnostics, lost)}: ffmpeg could not encode it (${lastLine(error)}); the file has the ${kept} alone`;
-        return { planned, dropped: [dropped(lost, reason, error)] };
+        return { planned, dropped: [dropped(lost, reason, error)], undecodableVideo: [] };
       } catch (retryError) {
         if (!refusedByFfmpeg(retryError, signal)) throw retryError;
       }

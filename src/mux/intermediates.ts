@@ -57,11 +57,17 @@ export interface AudioIntermediate {
   presence: PresenceRuns;
 }
 
+/** One video intermediate file and when its frames were there. */
+export interface VideoInput extends VideoIntermediate {
+  frames: number;
+  /** The input's presence: left out of the file (ffmpeg cannot decode it), its time is a gap. */
+  presence: PresenceRuns;
+}
+
 /** The video intermediates: one file per codec and size. */
 export interface VideoIntermediates {
-  inputs: VideoIntermediate[];
+  inputs: VideoInput[];
   frames: number;
-  presence: PresenceRuns;
   /** Typical frame spacing (ms): how long the last frame of a run lasts. */
   frameIntervalMs: number;
   firstFrameWallMs: number | undefined;
@@ -311,8 +317,7 @@ async function writeAudio(tracks: ScannedTrack[], context: WriteContext): Promis
 
 async function writeVideo(tracks: ScannedTrack[], context: WriteContext): Promise<VideoIntermediates> {
   const { workDir, options, pauses, intermediateMs } = context;
-  const presence = new PresenceRuns();
-  const groups = new Map<string, { writer: IvfWriter; input: VideoIntermediate }>();
+  const groups = new Map<string, { writer: IvfWriter; input: VideoInput }>();
   let frameCount = 0;
   let floor = Number.NEGATIVE_INFINITY;
   let intervalEstimate = 1000 / 30;
@@ -324,7 +329,8 @@ async function writeVideo(tracks: ScannedTrack[], context: WriteContext): Promis
   for (const scanned of tracks) {
     const { track, stats } = scanned;
     const codec = codecNamed(scanned.scan.codec) as VideoCodecEntry;
-    let group: { writer: IvfWriter; input: VideoIntermediate } | undefined;
+    let group: { writer: IvfWriter; input: VideoInput } | undefined;
+    let previousGroup: typeof group;
     let needKeyframe = true;
     let previousWall: number | undefined;
     for await (const frame of frames(scanned, context)) {
@@ -349,7 +355,8 @@ async function writeVideo(tracks: ScannedTrack[], context: WriteContext): Promis
         const key = `${codec.name}-${frame.width}x${frame.height}`;
         group = groups.get(key);
         if (!group) {
-          const input: VideoIntermediate = { path: join(workDir, `video-${groups.size}.ivf`), codec: codec.name, width: frame.width, height: frame.height };
+          const path = join(workDir, `video-${groups.size}.ivf`);
+          const input: VideoInput = { path, codec: codec.name, width: frame.width, height: frame.height, frames: 0, presence: new PresenceRuns() };
           group = { writer: new IvfWriter(input.path, codec.ivfFourcc, frame.width ?? 0, frame.height ?? 0), input };
           groups.set(key, group);
         }
@@ -357,6 +364,7 @@ async function writeVideo(tracks: ScannedTrack[], context: WriteContext): Promis
       if (frame.keyframe && !codec.canCopy?.(frame.data)) uncopyableKeyframes++;
       group.writer.writeFrame(frame.data, (intermediateMs(wallMs) * IVF_TIMEBASE) / 1000);
       stats.usedFrames++;
+      group.input.frames++;
       frameCount++;
       firstFrameWallMs ??= wallMs;
       const phase = (((wallMs - firstFrameWallMs) % frameMs) + frameMs) % frameMs;
@@ -367,20 +375,22 @@ async function writeVideo(tracks: ScannedTrack[], context: WriteContext): Promis
         const spacing = wallMs - previousWall;
         if (spacing < 200) intervalEstimate += (spacing - intervalEstimate) / 16;
       }
+      // Each input has its own runs, so that leaving one out of the file leaves its time as a gap.
+      if (previousGroup !== group) previousGroup?.input.presence.close();
       const breakBefore =
-        previousWall === undefined || wallMs - previousWall > VIDEO_HOLE_MS || interrupted(track, pauses, previousWall, wallMs);
+        previousGroup !== group || previousWall === undefined || wallMs - previousWall > VIDEO_HOLE_MS || interrupted(track, pauses, previousWall, wallMs);
       const frameEnd = wallMs + Math.min(Math.max(intervalEstimate, 10), 100);
-      presence.add(wallMs, frameEnd, breakBefore);
+      group.input.presence.add(wallMs, frameEnd, breakBefore);
+      previousGroup = group;
       previousWall = wallMs;
       floor = Math.max(floor, wallMs);
     }
-    presence.close();
+    previousGroup?.input.presence.close();
   }
   for (const { writer } of groups.values()) writer.close();
   return {
     inputs: [...groups.values()].map((g) => g.input),
     frames: frameCount,
-    presence,
     frameIntervalMs: Math.min(Math.max(intervalEstimate, 10), 100),
     firstFrameWallMs,
     phaseSamples,

@@ -13,6 +13,7 @@ import { InvalidConfigError } from '../../src/errors.js';
 import { resolveFfmpegBinaries } from '../../src/ffmpeg/binaries.js';
 import { frameSizeProblem } from '../../src/mux/frame-limits.js';
 import { DEFAULT_MAX_FRAME_DIMENSION, DEFAULT_MAX_FRAME_PIXELS, resolveMuxOptions } from '../../src/mux/options.js';
+import { seededRandom } from '../../src/testing/seeded-random.js';
 import { h264Sps, vp8Keyframe, vp9Keyframe, vp9ResizingInterFrame } from '../helpers/bitstreams.js';
 
 const dir = mkdtempSync(join(process.env.SFU_TEST_TMP ?? tmpdir(), 'frame-size-'));
@@ -135,7 +136,7 @@ describe('frame sizes read from crafted headers', () => {
     }
     const scaled = h264Sps({ profileIdc: 100, widthMbs: 120, heightMapUnits: 68, scalingMatrix: true, crop: { left: 0, right: 0, top: 0, bottom: 4 } });
     expect(parseSps(scaled)).toMatchObject({ profileIdc: 100, chromaFormatIdc: 1, bitDepthLuma: 8, width: 1920, height: 1080 });
-    expect(parseSps(h264Sps({ profileIdc: 100, widthMbs: 20, heightMapUnits: 12, bitDepth: 15 }))).toMatchObject({ bitDepthLuma: 15 });
+    expect(parseSps(h264Sps({ profileIdc: 100, widthMbs: 20, heightMapUnits: 12, bitDepth: 11 }))).toMatchObject({ bitDepthLuma: 11 });
     // Field coding: map units are macroblock pairs, and vertical crop units double.
     expect(parseSpsSize(h264Sps({ widthMbs: 20, heightMapUnits: 6, frameMbsOnly: false, crop: { left: 0, right: 0, top: 0, bottom: 3 } }))).toEqual({ width: 320, height: 180 });
     // Cropping more than the picture: declared as it is, refused later.
@@ -143,6 +144,21 @@ describe('frame sizes read from crafted headers', () => {
     const sps = h264Sps({ widthMbs: 20, heightMapUnits: 12 });
     expect(parseSpsSize(sps.subarray(0, 5))).toBeUndefined(); // cut short
     expect(parseSpsSize(Buffer.from([0x67, 0x42, 0x00, 0x1f, 0x00, 0x00, 0x00, 0x00, 0x01]))).toBeUndefined(); // 32+ leading zeros
+  });
+
+  it('H.264: an SPS outside the syntax\'s ranges is unreadable, so random bytes rarely pass for one', () => {
+    const valid = { widthMbs: 20, heightMapUnits: 12 };
+    expect(parseSps(h264Sps({ ...valid, profileIdc: 99 }))).toBeUndefined(); // no such profile
+    expect(parseSps(h264Sps({ ...valid, levelIdc: 33 }))).toBeUndefined(); // no such level
+    expect(parseSps(h264Sps({ ...valid, profileIdc: 100, bitDepth: 15 }))).toBeUndefined(); // bit depth above 14
+    expect(parseSps(h264Sps({ ...valid, profileIdc: 100, chromaFormatIdc: 4 }))).toBeUndefined();
+    const random = seededRandom(9);
+    let readable = 0;
+    for (let i = 0; i < 10_000; i++) {
+      const nal = Buffer.from([0x67, ...Array.from({ length: 4 + Math.floor(random() * 40) }, () => Math.floor(random() * 256))]);
+      if (parseSps(nal)) readable++;
+    }
+    expect(readable).toBeLessThan(50);
   });
 });
 

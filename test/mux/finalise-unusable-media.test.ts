@@ -41,6 +41,13 @@ function vp8KeyframesSized(stream: CapturedRtpStream, width: number, height: num
   });
 }
 
+/** Every H.264 SPS in `[fromMs, toMs)` of media time is replaced by `sps`. */
+function h264SpsReplaced(stream: CapturedRtpStream, sps: Buffer, fromMs = 0, toMs = Infinity): CapturedRtpStream {
+  return mutated(stream, (packet, mediaMs) =>
+    mediaMs < fromMs || mediaMs >= toMs ? packet : withPayload(packet, mapH264Nals(payloadOf(packet), (nal) => ((nal[0]! & 0x1f) === 7 ? sps : nal))),
+  );
+}
+
 async function finalise(audio: CapturedRtpStream, video: CapturedRtpStream): Promise<{ session: TestSession; result: FinaliseStreamResult }> {
   const { originMono, monoToEpochMs } = testClock();
   const session = await writeTestSession({
@@ -72,7 +79,7 @@ describe('finaliseStream: a stream keeps the media it can use', () => {
 
   beforeAll(async () => {
     vp8 = await captureTestRtp({ video: 'VP8', audio: true, durationS: 4, width: 320, height: 180 });
-    h264 = await captureTestRtp({ video: 'H264', audio: true, durationS: 3, width: 320, height: 180 });
+    h264 = await captureTestRtp({ video: 'H264', audio: true, durationS: 4, width: 320, height: 180 });
   });
 
   it('keeps the audio when every keyframe declares absurd dimensions, and says why the video is missing', async () => {
@@ -111,13 +118,12 @@ describe('finaliseStream: a stream keeps the media it can use', () => {
   });
 
   it('retries without the video when ffmpeg refuses it, and keeps ffmpeg\'s error', async () => {
-    // An SPS of the right size that no decoder takes (15-bit samples): it passes the size
-    // check, so only ffmpeg can tell.
-    const sps = h264Sps({ profileIdc: 100, widthMbs: 20, heightMapUnits: 12, bitDepth: 15, crop: { left: 0, right: 0, top: 0, bottom: 6 } });
-    const video = mutated(h264.video!, (packet) => withPayload(packet, mapH264Nals(payloadOf(packet), (nal) => ((nal[0]! & 0x1f) === 7 ? sps : nal))));
+    // A valid SPS of the right size that ffmpeg's decoder does not implement (11-bit
+    // samples): it passes every check here, so only ffmpeg can tell.
+    const video = h264SpsReplaced(h264.video!, h264Sps({ profileIdc: 100, widthMbs: 20, heightMapUnits: 12, bitDepth: 11, crop: { left: 0, right: 0, top: 0, bottom: 6 } }));
     const { session, result } = await finalise(h264.audio!, video);
-    const stream = await expectGoodMp4(result, 3000, { video: false });
-    await expectBeepsEverySecond(stream.file, 3);
+    const stream = await expectGoodMp4(result, 4000, { video: false });
+    await expectBeepsEverySecond(stream.file, 4);
     if (result.status !== 'finalised') throw new Error('expected a file');
     expect(result.dropped.map((d) => d.kind)).toEqual(['video']);
     const [dropped] = result.dropped;
@@ -126,6 +132,29 @@ describe('finaliseStream: a stream keeps the media it can use', () => {
     expect(dropped!.error.cause).toBeInstanceOf(FfmpegError);
     expect((dropped!.error.cause as FfmpegError).stderrTail).toMatch(/bit depth/);
     expect(streamJson(session).dropped).toEqual([{ kind: 'video', reason: dropped!.reason }]);
+  });
+
+  it('leaves out only the run of video ffmpeg cannot decode, as a gap, when a keyframe of a new size is refused', async () => {
+    // The keyframes at 1.33, 1.67 and 2.0 s switch to 336×192 with 11-bit samples.
+    const bad = h264Sps({ profileIdc: 100, widthMbs: 21, heightMapUnits: 12, bitDepth: 11 });
+    const { result } = await finalise(h264.audio!, h264SpsReplaced(h264.video!, bad, 1200, 2200));
+    const stream = await expectGoodMp4(result, 4000);
+    if (result.status !== 'finalised') throw new Error('expected a file');
+    expect(result.dropped).toEqual([]);
+    expect(result.report.undecodableVideo).toEqual([{ codec: 'H264', width: 336, height: 192, frames: 30 }]);
+    expect(stream.video).toMatchObject({ width: 320, height: 180, copied: false });
+    // The refused run is a gap, painted black; the picture is there before and after it.
+    const gap = stream.video!.gaps.find((g) => g.to - g.from > 900)!;
+    expect((gap.from - stream.startedAt) / 1000).toBeCloseTo(1.33, 1);
+    expect((gap.to - stream.startedAt) / 1000).toBeCloseTo(2.33, 1);
+    const luma = await lumaTimeline(stream.file, 30);
+    const at = (t: number) => luma.find((f) => f.t >= t)!.luma;
+    expect(at(1.25)).toBeGreaterThan(50);
+    expect(at(1.8)).toBeLessThan(20);
+    expect(at(2.5)).toBeGreaterThan(50);
+    const sync = await measureAvSync(stream.file);
+    expect(sync.offsetsMs.length).toBeGreaterThanOrEqual(3); // 0, 1 and 3 s
+    expect(sync.maxAbsMs).toBeLessThanOrEqual(20);
   });
 
   it('keeps the video when no audio packet is a valid Opus packet', async () => {
