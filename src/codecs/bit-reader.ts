@@ -11,7 +11,7 @@ export class InvalidBitstream extends Error {
 
 /**
  * Reads a bitstream most significant bit first: fixed-width fields and Exp-Golomb codes
- * (H.264 §9.1). Used only inside codec parsers, which catch {@link BitstreamEnd}.
+ * (H.264 §9.1). Used only inside codec parsers, which catch {@link InvalidBitstream}.
  */
 export class BitReader {
   readonly #data: Uint8Array;

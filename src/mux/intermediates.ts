@@ -1,8 +1,9 @@
 /**
  * Intermediate writing, the first half of finalising a stream: its tracks' capture journals
  * → one Matroska file of audio and one IVF file per video codec and size, every frame at its
- * exact wall-clock time. What goes in is checked here (decodable, keyframe first, declared
- * sizes within the limits), so the encode plan and ffmpeg only ever see usable media.
+ * exact wall-clock time. What goes in is checked here: complete frames only, video from a
+ * keyframe on, and no frame whose declared size is empty or beyond the limits, so ffmpeg
+ * never sees a frame that cannot be decoded or would make it allocate gigapixel pictures.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';

@@ -24,13 +24,14 @@ export interface MuxOptions {
   audioChannels?: 1 | 2;
   /**
    * Copy H.264 without re-encoding when nothing forces a re-encode (default true): one size,
-   * a keyframe within 300 ms, no cuts or painted gaps, and frames on a constant frame rate
-   * (browsers time frames by capture, so their H.264 is re-encoded to a constant rate).
+   * a keyframe within 300 ms, no cuts or painted gaps, frames on a constant frame rate
+   * (browsers time frames by capture, so their H.264 is re-encoded to a constant rate), and
+   * an SPS every player decodes (progressive 8-bit 4:2:0, baseline, main or high profile).
    */
   copyH264?: boolean;
   /**
    * Largest width or height of a source video frame (default 8192, DCI 8K's width). A
-   * keyframe declaring more is refused before ffmpeg sees it (see {@link maxFramePixels}).
+   * keyframe declaring more is refused before ffmpeg sees it (see {@link MuxOptions.maxFramePixels}).
    */
   maxFrameDimension?: number;
   /**
