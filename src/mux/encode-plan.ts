@@ -45,8 +45,8 @@ export interface PlanSelection {
  */
 export function planEncode(media: StreamIntermediates, options: ResolvedMuxOptions, selection: PlanSelection, outputPath: string): PlannedEncode {
   const { audio, cutPauses, baseMs } = media;
-  const left = selection.withoutVideoInputs ?? new Set<VideoInput>();
-  const video = { ...media.video, inputs: media.video.inputs.filter((input) => !left.has(input)) };
+  const leftOut = selection.withoutVideoInputs ?? new Set<VideoInput>();
+  const video = { ...media.video, inputs: media.video.inputs.filter((input) => !leftOut.has(input)) };
   const videoRuns = video.inputs.flatMap((input) => input.presence.runs);
   const withVideo = selection.video && video.inputs.some((input) => input.frames > 0);
   const withAudio = selection.audio && audio.packets > 0;
@@ -69,7 +69,7 @@ export function planEncode(media: StreamIntermediates, options: ResolvedMuxOptio
     withVideo &&
     options.copyH264 &&
     only !== undefined &&
-    left.size === 0 &&
+    leftOut.size === 0 &&
     video.uncopyableKeyframes === 0 &&
     only.width === width &&
     only.height === height &&

@@ -1,4 +1,3 @@
-import type { FrameSize } from '../codecs/registry.js';
 import type { ResolvedMuxOptions } from './options.js';
 
 /** The sizes of source video frames finalisation accepts (from {@link ResolvedMuxOptions}). */
@@ -15,10 +14,10 @@ export function frameSizeProblem(frame: { keyframe: boolean; width?: number; hei
   if (frame.width === undefined || frame.height === undefined) {
     return frame.keyframe ? 'keyframe without readable dimensions' : undefined;
   }
-  const size: FrameSize = { width: frame.width, height: frame.height };
-  const shown = `${size.width}×${size.height}`;
-  if (size.width <= 0 || size.height <= 0) return `${what} dimensions ${shown} are empty`;
-  if (size.width > limits.maxFrameDimension || size.height > limits.maxFrameDimension || size.width * size.height > limits.maxFramePixels) {
+  const { width, height } = frame;
+  const shown = `${width}×${height}`;
+  if (width <= 0 || height <= 0) return `${what} dimensions ${shown} are empty`;
+  if (width > limits.maxFrameDimension || height > limits.maxFrameDimension || width * height > limits.maxFramePixels) {
     return `${what} dimensions ${shown} exceed the limit of ${limits.maxFrameDimension} per side and ${limits.maxFramePixels} pixels (mux.maxFrameDimension, mux.maxFramePixels)`;
   }
   return undefined;
