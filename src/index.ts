@@ -33,6 +33,7 @@ export type {
   RecorderErrorContext,
 } from './recorder/events.js';
 export { UnsupportedCodecError, RECORDABLE_MIME_TYPES } from './capture/codecs.js';
+export type { RecordableMimeType } from './codecs/registry.js';
 
 // Errors
 export { SfuRecorderError, InvalidConfigError, type SfuRecorderErrorCode } from './errors.js';
@@ -101,7 +102,7 @@ export {
 export type { RecordingWebhookPayload, RecordingWebhookData, RecordingEventType } from './notify/payload.js';
 
 // Finalisation steps, usable on their own (re-run a session's files from its spool)
-export { finaliseStream, listSessionStreams, type FinaliseStreamParams, type FinaliseStreamResult, type MuxReport, type MuxOptions } from './mux/index.js';
+export { finaliseStream, listSessionStreams, type FinaliseStreamParams, type FinaliseStreamResult, type MuxReport, type MuxOptions, type DroppedMedia } from './mux/index.js';
 export type { FinalisedStream, Interval } from './mux/stream-result.js';
 export {
   Compositor,

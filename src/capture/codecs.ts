@@ -1,8 +1,9 @@
 import type { types as ms } from 'mediasoup';
+import { CODECS, findCodec, type RecordableMimeType } from '../codecs/registry.js';
 import { SfuRecorderError } from '../errors.js';
 
-/** Codecs the recorder can capture and finalise. */
-export const RECORDABLE_MIME_TYPES = ['audio/opus', 'video/VP8', 'video/VP9', 'video/H264'] as const;
+/** Codecs the recorder can capture and finalise (from the codec registry). */
+export const RECORDABLE_MIME_TYPES: readonly RecordableMimeType[] = Object.freeze(CODECS.map((codec) => codec.mimeType));
 
 /** A producer uses a codec the recorder cannot finalise. */
 export class UnsupportedCodecError extends SfuRecorderError {
@@ -24,11 +25,10 @@ export function producerMimeType(producer: ms.Producer): string {
   return codec?.mimeType ?? 'unknown';
 }
 
+/** Throws {@link UnsupportedCodecError} unless the producer's codec is in the codec registry. */
 export function assertRecordable(producer: ms.Producer): void {
   const mimeType = producerMimeType(producer);
-  if (!RECORDABLE_MIME_TYPES.some((m) => m.toLowerCase() === mimeType.toLowerCase())) {
-    throw new UnsupportedCodecError(mimeType, producer.id);
-  }
+  if (!findCodec(mimeType)) throw new UnsupportedCodecError(mimeType, producer.id);
 }
 
 /**

@@ -74,6 +74,8 @@ const RETRY_OPTION_NAMES = optionNames<RetryPolicy>({
 const INDIVIDUAL_OPTION_NAMES = optionNames<NonNullable<SfuRecorderOptions['individualOptions']>>({
   width: true,
   height: true,
+  maxFrameDimension: true,
+  maxFramePixels: true,
   fps: true,
   videoGapFill: true,
   pausedTime: true,

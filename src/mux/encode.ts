@@ -1,3 +1,11 @@
+/**
+ * The final ffmpeg pass of finalising a stream: the arguments and filter script for an
+ * {@link EncodePlan}, running them, and refusing an output without the planned streams.
+ */
+import { writeFile } from 'node:fs/promises';
+import { SfuRecorderError } from '../errors.js';
+import type { FfmpegBinaries } from '../ffmpeg/binaries.js';
+import { runFfmpeg, runFfprobe } from '../ffmpeg/run.js';
 import type { ResolvedMuxOptions } from './options.js';
 
 /** One video intermediate: frames of one codec and one coded size. */
@@ -102,4 +110,63 @@ function fitFilter(input: VideoIntermediate, W: number, H: number): string {
 /** Rounds to the nearest even integer, at least 2. */
 export function even(value: number): number {
   return Math.max(2, 2 * Math.round(value / 2));
+}
+
+/**
+ * Runs the plan: writes the filter script next to the output, runs ffmpeg and checks the
+ * file holds every planned stream and a duration. Rejects with `FfmpegError` (stderr tail)
+ * or `ERR_MUX_OUTPUT_INVALID`.
+ */
+export async function runEncodePlan(
+  plan: EncodePlan,
+  options: ResolvedMuxOptions,
+  binaries: FfmpegBinaries,
+  label: string,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const scriptPath = `${plan.outputPath}.filters.txt`;
+  const { args, script } = buildFfmpegArgs(plan, options, scriptPath);
+  await writeFile(scriptPath, script);
+  await runFfmpeg(binaries.ffmpegPath, args, { ...(signal ? { signal } : {}), label });
+  await verifyOutput(binaries.ffprobePath, plan, label, signal);
+}
+
+interface ProbeOutput {
+  streams?: Array<{ codec_type?: string; codec_name?: string }>;
+  format?: { duration?: string };
+}
+
+/** Refuses to report success for an output that lacks a planned stream or has no duration. */
+async function verifyOutput(ffprobePath: string, plan: EncodePlan, label: string, signal?: AbortSignal): Promise<void> {
+  const probe = await runFfprobe<ProbeOutput>(ffprobePath, ['-show_streams', '-show_format', plan.outputPath], signal);
+  const types = (probe.streams ?? []).map((s) => s.codec_type);
+  const duration = Number(probe.format?.duration ?? 0);
+  const missing = [plan.video ? 'video' : undefined, plan.audio ? 'audio' : undefined].filter(
+    (kind): kind is string => kind !== undefined && !types.includes(kind),
+  );
+  if (missing.length > 0 || !(duration > 0)) {
+    throw new SfuRecorderError(
+      'ERR_MUX_OUTPUT_INVALID',
+      `${label} produced an unusable file (streams: ${types.join(', ') || 'none'}, duration ${duration}s)`,
+    );
+  }
+}
+
+/**
+ * Whether ffmpeg decodes a frame from the start of a video intermediate: a file whose
+ * first keyframe no decoder takes (a garbage or unsupported header that still looked
+ * like a keyframe of a new size) makes the whole final pass fail, and is left out of it.
+ */
+export async function decodesVideo(ffprobePath: string, path: string, signal?: AbortSignal): Promise<boolean> {
+  try {
+    const probe = await runFfprobe<{ streams?: Array<{ nb_read_frames?: string }> }>(
+      ffprobePath,
+      ['-select_streams', 'v:0', '-count_frames', '-read_intervals', '%+#3', '-show_entries', 'stream=nb_read_frames', path],
+      signal,
+    );
+    return Number(probe.streams?.[0]?.nb_read_frames ?? 0) > 0;
+  } catch (error) {
+    if (signal?.aborted) throw error;
+    return false;
+  }
 }

@@ -24,10 +24,24 @@ export interface MuxOptions {
   audioChannels?: 1 | 2;
   /**
    * Copy H.264 without re-encoding when nothing forces a re-encode (default true): one size,
-   * a keyframe within 300 ms, no cuts or painted gaps, and frames on a constant frame rate
-   * (browsers time frames by capture, so their H.264 is re-encoded to a constant rate).
+   * a keyframe within 300 ms, no cuts or painted gaps, frames on a constant frame rate
+   * (browsers time frames by capture, so their H.264 is re-encoded to a constant rate), and
+   * an SPS every player decodes (progressive 8-bit 4:2:0, baseline, main or high profile).
    */
   copyH264?: boolean;
+  /**
+   * Largest width or height of a source video frame (default 8192, DCI 8K's width). A
+   * keyframe declaring more is refused before ffmpeg sees it (see {@link MuxOptions.maxFramePixels}).
+   */
+  maxFrameDimension?: number;
+  /**
+   * Largest source video frame in pixels (default 35 651 584 = 8192×4352, the largest frame
+   * H.264 level 6.2 and VP9 level 6.2 allow; an 8K screen share has 33 177 600). Browsers
+   * send at most their capture size and mediasoup checks none, so a bigger or zero-sized
+   * frame is hostile or broken: it is refused, the stream's video waits for the next
+   * acceptable keyframe, and a stream with none is written without video.
+   */
+  maxFramePixels?: number;
   /** Reorder window for RTP packets. */
   reorder?: ReorderOptions;
   /** ffmpeg / ffprobe binaries (default: {@link resolveFfmpegBinaries}). */
@@ -46,9 +60,16 @@ export interface ResolvedMuxOptions {
   audioBitrate: number;
   audioChannels: 1 | 2;
   copyH264: boolean;
+  maxFrameDimension: number;
+  maxFramePixels: number;
   reorder: ReorderOptions;
   ffmpeg: Partial<FfmpegBinaries>;
 }
+
+/** Default {@link MuxOptions.maxFrameDimension}: DCI 8K's width. */
+export const DEFAULT_MAX_FRAME_DIMENSION = 8192;
+/** Default {@link MuxOptions.maxFramePixels}: 8192×4352, H.264 level 6.2's and VP9 level 6.2's largest frame. */
+export const DEFAULT_MAX_FRAME_PIXELS = 8192 * 4352;
 
 const X264_PRESETS = ['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium', 'slow', 'slower', 'veryslow', 'placebo'];
 
@@ -75,6 +96,14 @@ export function resolveMuxOptions(options: MuxOptions = {}): ResolvedMuxOptions 
   if (!Number.isInteger(audioBitrate) || audioBitrate < 8000 || audioBitrate > 512_000) {
     throw new InvalidConfigError('mux.audioBitrate', `mux.audioBitrate must be an integer from 8000 to 512000, got ${String(audioBitrate)}`);
   }
+  const maxFrameDimension = options.maxFrameDimension ?? DEFAULT_MAX_FRAME_DIMENSION;
+  if (!Number.isInteger(maxFrameDimension) || maxFrameDimension < 16 || maxFrameDimension > 16_384) {
+    throw new InvalidConfigError('mux.maxFrameDimension', `mux.maxFrameDimension must be an integer from 16 to 16384, got ${String(maxFrameDimension)}`);
+  }
+  const maxFramePixels = options.maxFramePixels ?? DEFAULT_MAX_FRAME_PIXELS;
+  if (!Number.isInteger(maxFramePixels) || maxFramePixels < 256 || maxFramePixels > 16_384 * 16_384) {
+    throw new InvalidConfigError('mux.maxFramePixels', `mux.maxFramePixels must be an integer from 256 to 268435456 (16384×16384), got ${String(maxFramePixels)}`);
+  }
   return {
     width: dimension('width'),
     height: dimension('height'),
@@ -86,6 +115,8 @@ export function resolveMuxOptions(options: MuxOptions = {}): ResolvedMuxOptions 
     audioBitrate,
     audioChannels: options.audioChannels === 1 ? 1 : 2,
     copyH264: options.copyH264 ?? true,
+    maxFrameDimension,
+    maxFramePixels,
     reorder: options.reorder ?? {},
     ffmpeg: options.ffmpeg ?? {},
   };

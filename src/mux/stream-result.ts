@@ -51,4 +51,10 @@ export interface FinalisedStream {
   };
   /** Recording pauses cut out of the file (epoch ms); empty when pauses are kept as black/silence. */
   cuts: Interval[];
+  /**
+   * Kinds of media the stream's tracks held but the file was made without, and why (the
+   * reason names the stream, peer and tracks). Empty when nothing was dropped; absent only
+   * in `stream.json` files written before it existed.
+   */
+  dropped?: Array<{ kind: 'audio' | 'video'; reason: string }>;
 }

@@ -1,13 +1,9 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { JournalRecordKind, openJournal, type JournalHeader } from '../capture/journal.js';
+import { CODECS, codecNamed, findCodec, type CodecName } from '../codecs/registry.js';
 import { SfuRecorderError } from '../errors.js';
 import { ArrivalAnchorCollector, TrackClock, type ClockAnchor } from './clock.js';
-import { H264PayloadReader } from './codecs/h264.js';
-import { opusPacketSamples } from './codecs/opus.js';
-import type { EncodedFrame } from './codecs/types.js';
-import { VideoFrameAssembler, type AssemblerStats } from './codecs/video-assembler.js';
-import { Vp8PayloadReader } from './codecs/vp8.js';
-import { Vp9PayloadReader } from './codecs/vp9.js';
+import { createDepacketiser, type AssemblerStats, type EncodedFrame } from './depacketiser.js';
 import { SequenceReorderer, type ReorderOptions } from './reorder.js';
 import { parseRtcpSenderReports, parseRtp, type RtpPacket } from './rtp.js';
 
@@ -17,24 +13,16 @@ export const PROBATION_PAYLOAD_TYPE = 127;
 /** A sender report whose NTP time is this far from its arrival is not on mediasoup's clock. */
 const MAX_SR_ARRIVAL_SKEW_MS = 10_000;
 
-/** The codecs finalisation can read, by lower-case mime subtype. */
-export type SourceCodec = 'opus' | 'VP8' | 'VP9' | 'H264';
+/** The codecs finalisation can read: the codec registry's names. */
+export type SourceCodec = CodecName;
 
-/** Maps a journal mime type to a supported codec, or throws naming the codec. */
+/** Maps a journal mime type to a registered codec, or throws naming the codec. */
 export function sourceCodecOf(mimeType: string): SourceCodec {
-  const subtype = mimeType.split('/')[1]?.toLowerCase();
-  switch (subtype) {
-    case 'opus':
-      return 'opus';
-    case 'vp8':
-      return 'VP8';
-    case 'vp9':
-      return 'VP9';
-    case 'h264':
-      return 'H264';
-    default:
-      throw new SfuRecorderError('ERR_UNSUPPORTED_CODEC', `cannot finalise ${mimeType}: supported codecs are opus, VP8, VP9 and H264`);
+  const codec = findCodec(mimeType);
+  if (!codec) {
+    throw new SfuRecorderError('ERR_UNSUPPORTED_CODEC', `cannot finalise ${mimeType}: supported codecs are ${CODECS.map((c) => c.name).join(', ')}`);
   }
+  return codec.name as SourceCodec;
 }
 
 /** What a first pass over a journal found. */
@@ -160,20 +148,13 @@ export async function* readTrackFrames(
   const { header } = scan;
   const clock = new TrackClock(header.clockRate, scan.anchors);
   const reorderer = new SequenceReorderer<RtpPacket>(options.reorder);
-  const assembler = videoAssembler(scan.codec);
+  const depacketiser = createDepacketiser(codecNamed(scan.codec));
   const epochOffset = header.monoToEpochMs;
   // The latest mapping seen, to date packets that never make it into a frame.
   let lastMapped: { rtpTimestamp: number; mono: number } | undefined;
 
-  const toFrames = (packet: RtpPacket, extendedSeq: number, arrivalMono: number): EncodedFrame[] => {
-    if (!assembler) {
-      const durationSamples = opusPacketSamples(packet.payload);
-      if (durationSamples === undefined) return [];
-      stats.frames++;
-      return [{ rtpTimestamp: packet.timestamp, arrivalMono, data: packet.payload, keyframe: true, durationSamples }];
-    }
-    return assembler.push(packet, extendedSeq, arrivalMono);
-  };
+  const toFrames = (packet: RtpPacket, extendedSeq: number, arrivalMono: number): EncodedFrame[] =>
+    depacketiser.push(packet, extendedSeq, arrivalMono);
 
   function* emit(released: Iterable<{ extendedSeq: number; arrivalMono: number; item: RtpPacket }>): Generator<TimedFrame> {
     for (const { extendedSeq, arrivalMono, item } of released) {
@@ -214,16 +195,14 @@ export async function* readTrackFrames(
     yield* emit(reorderer.push(packet.sequenceNumber, record.arrivalMono, owned));
   }
   yield* emit(reorderer.flush());
-  if (assembler) for (const frame of assembler.flush()) yield timed(frame);
+  for (const frame of depacketiser.flush()) yield timed(frame);
 
   stats.duplicates += reorderer.duplicates;
   stats.latePackets += reorderer.late;
   stats.skewedFrames += clock.skewedFrames;
-  if (assembler) {
-    stats.frames += assembler.stats.frames;
-    stats.incompleteFrames += assembler.stats.incompleteFrames;
-    stats.framesAwaitingKeyframe += assembler.stats.framesAwaitingKeyframe;
-  }
+  stats.frames += depacketiser.stats.frames;
+  stats.incompleteFrames += depacketiser.stats.incompleteFrames;
+  stats.framesAwaitingKeyframe += depacketiser.stats.framesAwaitingKeyframe;
 }
 
 /** Fresh counters for {@link readTrackFrames}. */
@@ -238,17 +217,4 @@ export function emptyTrackStats(): TrackReadStats {
     firstMediaWallMs: undefined,
     lastMediaWallMs: undefined,
   };
-}
-
-function videoAssembler(codec: SourceCodec): VideoFrameAssembler<unknown> | undefined {
-  switch (codec) {
-    case 'opus':
-      return undefined;
-    case 'VP8':
-      return new VideoFrameAssembler(new Vp8PayloadReader()) as VideoFrameAssembler<unknown>;
-    case 'VP9':
-      return new VideoFrameAssembler(new Vp9PayloadReader()) as VideoFrameAssembler<unknown>;
-    case 'H264':
-      return new VideoFrameAssembler(new H264PayloadReader()) as VideoFrameAssembler<unknown>;
-  }
 }

@@ -4,7 +4,7 @@ import { composeSession, type CompositeOptions } from '../compose/index.js';
 import type { RoomRecordingConfig, WebhookConfig } from '../config/room-config.js';
 import type { FfmpegBinaries } from '../ffmpeg/index.js';
 import { isNoSpaceError, SfuRecorderError, toSfuRecorderError } from '../errors.js';
-import { finaliseStream, listSessionStreams, type FinalisedStream, type FinaliseStreamResult, type MuxOptions } from '../mux/index.js';
+import { finaliseStream, listSessionStreams, type FinalisedStream, type MuxOptions } from '../mux/index.js';
 import type { RecordingDelivery } from '../notify/delivery.js';
 import { sessionPaths, type SessionManifest, type SessionOutputRecord } from '../spool/layout.js';
 import { readManifest, writeManifest } from '../spool/manifest.js';
@@ -212,9 +212,9 @@ export class SessionFinaliser {
         compositeSources++;
         if (isSettled(settled)) continue;
         const recording = individualRecording(result.stream, sessionContext);
-        for (const dropped of droppedOf(result)) {
-          this.#listener.error(dropped.error, context);
-        }
+        // The file is made without media that could not be used: said in the event and as an error.
+        if (result.dropped.length > 0) recording.dropped = result.dropped.map(({ kind, reason }) => ({ kind, reason }));
+        for (const dropped of result.dropped) this.#listener.error(dropped.error, context);
         info.recordings.push(recording);
         this.#listener.finalised(recording);
         fresh.push({ output, recording });
@@ -386,10 +386,6 @@ function individualRecording(
   };
 }
 
-/** What the stream's file lacks because its media could not be used. */
-function droppedOf(result: FinaliseStreamResult): Array<{ kind: 'audio' | 'video'; reason: string; error: SfuRecorderError }> {
-  return result.status === 'finalised' ? ((result as { dropped?: [] }).dropped ?? []) : [];
-}
 
 function metadataOf(recording: RecordingFinalisedInfo, sessionStartedAt: number): RecordingMetadata {
   return {

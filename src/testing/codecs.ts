@@ -1,26 +1,38 @@
 import type { types as mediasoupTypes } from 'mediasoup';
+import { CODECS, OPUS, codecNamed, videoCodecs, type VideoCodecEntry } from '../codecs/registry.js';
+import { SfuRecorderError } from '../errors.js';
 import type { SyntheticVideoCodec } from './rtp.js';
 
 /**
- * Router media codecs that every synthetic peer (and a typical browser) can use:
- * Opus 48 kHz stereo, VP8, VP9 profile 0 and H.264 constrained baseline, packetization
- * mode 1. Pass them to `worker.createRouter({ mediaCodecs: SYNTHETIC_ROUTER_CODECS })`.
+ * Router media codecs that every synthetic peer (and a typical browser) can use: every
+ * codec of the recorder's codec registry, i.e. Opus 48 kHz stereo, VP8, VP9 profile 0 and
+ * H.264 constrained baseline, packetization mode 1. Pass them to
+ * `worker.createRouter({ mediaCodecs: SYNTHETIC_ROUTER_CODECS })`.
  */
-export const SYNTHETIC_ROUTER_CODECS: readonly mediasoupTypes.RouterRtpCodecCapability[] = Object.freeze([
-  { kind: 'audio', mimeType: 'audio/opus', clockRate: 48000, channels: 2 },
-  { kind: 'video', mimeType: 'video/VP8', clockRate: 90000 },
-  { kind: 'video', mimeType: 'video/VP9', clockRate: 90000, parameters: { 'profile-id': 0 } },
-  {
-    kind: 'video',
-    mimeType: 'video/H264',
-    clockRate: 90000,
-    parameters: { 'packetization-mode': 1, 'profile-level-id': '42e01f', 'level-asymmetry-allowed': 1 },
-  },
-]);
+export const SYNTHETIC_ROUTER_CODECS: readonly mediasoupTypes.RouterRtpCodecCapability[] = Object.freeze(
+  CODECS.map((codec) => ({
+    kind: codec.kind,
+    mimeType: codec.mimeType,
+    clockRate: codec.clockRate,
+    ...(codec.sdp.channels !== undefined ? { channels: codec.sdp.channels } : {}),
+    ...(Object.keys(codec.sdp.parameters).length > 0 ? { parameters: { ...codec.sdp.parameters } } : {}),
+  })),
+);
+
+/** The registry entry of a video codec the synthetic peer sends, with its synthetic settings. */
+function syntheticVideo(codec: SyntheticVideoCodec): VideoCodecEntry & { synthetic: NonNullable<VideoCodecEntry['synthetic']> } {
+  const entry = codecNamed(codec);
+  if (entry.kind !== 'video' || !entry.synthetic) {
+    throw new SfuRecorderError('ERR_UNSUPPORTED_CODEC', `the synthetic peer cannot send ${codec}: its registry entry has no synthetic settings`);
+  }
+  return entry as VideoCodecEntry & { synthetic: NonNullable<VideoCodecEntry['synthetic']> };
+}
 
 /** Payload types the synthetic peer's sender uses (its own choice, like a browser's SDP offer). */
-export const AUDIO_PAYLOAD_TYPE = 111;
-export const VIDEO_PAYLOAD_TYPES: Readonly<Record<SyntheticVideoCodec, number>> = { VP8: 96, VP9: 98, H264: 102 };
+export const AUDIO_PAYLOAD_TYPE = OPUS.synthetic!.payloadType;
+export const VIDEO_PAYLOAD_TYPES: Readonly<Record<SyntheticVideoCodec, number>> = Object.freeze(
+  Object.fromEntries(videoCodecs().flatMap((codec) => (codec.synthetic ? [[codec.name, codec.synthetic.payloadType]] : []))) as Record<SyntheticVideoCodec, number>,
+);
 
 const VIDEO_FEEDBACK: mediasoupTypes.RtcpFeedback[] = [
   { type: 'nack' },
@@ -30,23 +42,24 @@ const VIDEO_FEEDBACK: mediasoupTypes.RtcpFeedback[] = [
 
 /** The codec entry of a producer's rtpParameters for `codec`. */
 export function producerCodec(codec: SyntheticVideoCodec | 'opus'): mediasoupTypes.RtpCodecParameters {
-  switch (codec) {
-    case 'opus':
-      // Sent mono (as browsers do by default) but signalled as opus/48000/2, as RFC 7587 requires.
-      return { mimeType: 'audio/opus', payloadType: AUDIO_PAYLOAD_TYPE, clockRate: 48000, channels: 2, parameters: { minptime: 10, useinbandfec: 1 }, rtcpFeedback: [] };
-    case 'VP8':
-      return { mimeType: 'video/VP8', payloadType: VIDEO_PAYLOAD_TYPES.VP8, clockRate: 90000, parameters: {}, rtcpFeedback: VIDEO_FEEDBACK };
-    case 'VP9':
-      return { mimeType: 'video/VP9', payloadType: VIDEO_PAYLOAD_TYPES.VP9, clockRate: 90000, parameters: { 'profile-id': 0 }, rtcpFeedback: VIDEO_FEEDBACK };
-    case 'H264':
-      return {
-        mimeType: 'video/H264',
-        payloadType: VIDEO_PAYLOAD_TYPES.H264,
-        clockRate: 90000,
-        parameters: { 'packetization-mode': 1, 'profile-level-id': '42e01f', 'level-asymmetry-allowed': 1 },
-        rtcpFeedback: VIDEO_FEEDBACK,
-      };
+  if (codec === 'opus') {
+    return {
+      mimeType: OPUS.mimeType,
+      payloadType: AUDIO_PAYLOAD_TYPE,
+      clockRate: OPUS.clockRate,
+      channels: OPUS.sdp.channels!,
+      parameters: { ...(OPUS.synthetic?.parameters ?? OPUS.sdp.parameters) },
+      rtcpFeedback: [],
+    };
   }
+  const entry = syntheticVideo(codec);
+  return {
+    mimeType: entry.mimeType,
+    payloadType: entry.synthetic.payloadType,
+    clockRate: entry.clockRate,
+    parameters: { ...(entry.synthetic.parameters ?? entry.sdp.parameters) },
+    rtcpFeedback: VIDEO_FEEDBACK,
+  };
 }
 
 /** Whether the router can take a producer of this codec (mimeType match; H.264/VP9 profile checked by mediasoup). */
@@ -57,15 +70,5 @@ export function routerSupports(router: mediasoupTypes.Router, mimeType: string):
 
 /** ffmpeg encoder arguments for one video codec, light enough for a shared 2-core box. */
 export function videoEncoderArgs(codec: SyntheticVideoCodec, o: { bitrateKbps: number; gop: number }): string[] {
-  const rate = [`-b:v`, `${o.bitrateKbps}k`, '-maxrate', `${o.bitrateKbps}k`, '-bufsize', `${o.bitrateKbps}k`];
-  const gop = ['-g', String(o.gop), '-keyint_min', String(o.gop)];
-  switch (codec) {
-    case 'VP8':
-      return ['-c:v', 'libvpx', '-deadline', 'realtime', '-cpu-used', '8', '-lag-in-frames', '0', '-error-resilient', '1', ...rate, ...gop];
-    case 'VP9':
-      // ffmpeg's VP9 RTP packetiser is marked experimental (hence -strict).
-      return ['-c:v', 'libvpx-vp9', '-deadline', 'realtime', '-cpu-used', '8', '-row-mt', '0', '-lag-in-frames', '0', '-error-resilient', '1', ...rate, ...gop, '-strict', 'experimental'];
-    case 'H264':
-      return ['-c:v', 'libx264', '-profile:v', 'baseline', '-level', '3.1', '-tune', 'zerolatency', '-preset', 'ultrafast', '-sc_threshold', '0', ...rate, ...gop];
-  }
+  return syntheticVideo(codec).synthetic.encoderArgs(o);
 }

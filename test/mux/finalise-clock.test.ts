@@ -1,8 +1,8 @@
 import { rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { VideoFrameAssembler } from '../../src/mux/codecs/video-assembler.js';
-import { Vp8PayloadReader } from '../../src/mux/codecs/vp8.js';
+import { VideoFrameAssembler } from '../../src/mux/video-assembler.js';
+import { Vp8PayloadReader } from '../../src/codecs/vp8.js';
 import { finaliseStream } from '../../src/mux/index.js';
 import type { MuxOptions } from '../../src/mux/options.js';
 import { parseRtp } from '../../src/mux/rtp.js';

@@ -5,7 +5,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { resolveFfmpegBinaries } from '../../src/ffmpeg/binaries.js';
 import { runFfprobe } from '../../src/ffmpeg/run.js';
 import { IvfWriter } from '../../src/mux/containers/ivf.js';
-import { MatroskaOpusWriter } from '../../src/mux/containers/matroska-opus.js';
+import { OPUS } from '../../src/codecs/opus.js';
+import { MatroskaAudioWriter } from '../../src/mux/containers/matroska-audio.js';
 
 const dir = mkdtempSync(join(process.env.SFU_TEST_TMP ?? tmpdir(), 'intermediates-'));
 
@@ -29,7 +30,7 @@ describe('intermediate files get strictly increasing timestamps', () => {
 
   it('Matroska: a packet on or before the previous millisecond is written 1 ms after it', async () => {
     const path = join(dir, 'audio.mka');
-    const writer = new MatroskaOpusWriter(path, 2);
+    const writer = new MatroskaAudioWriter(path, { ...OPUS.matroska, codecPrivate: OPUS.matroska.codecPrivate(2), channels: 2 });
     const silence = Buffer.from([0xfc, 0xff, 0xfe]); // Opus TOC: CELT fullband 20 ms stereo, then padding
     for (const pts of [0, 20, 20, 19.6, 40, 6000]) writer.writePacket(silence, pts);
     writer.close();

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { TrackClock } from '../../src/mux/clock.js';
-import { H264PayloadReader, parseSpsSize } from '../../src/mux/codecs/h264.js';
-import { opusPacketSamples } from '../../src/mux/codecs/opus.js';
-import { VideoFrameAssembler } from '../../src/mux/codecs/video-assembler.js';
-import { Vp8PayloadReader } from '../../src/mux/codecs/vp8.js';
+import { H264PayloadReader, parseSpsSize } from '../../src/codecs/h264.js';
+import { opusPacketSamples } from '../../src/codecs/opus.js';
+import { VideoFrameAssembler } from '../../src/mux/video-assembler.js';
+import { Vp8PayloadReader } from '../../src/codecs/vp8.js';
 import { SequenceReorderer } from '../../src/mux/reorder.js';
 import { parseRtcpSenderReports, parseRtp, type RtpPacket } from '../../src/mux/rtp.js';
 import { senderReport } from '../helpers/mux-session.js';

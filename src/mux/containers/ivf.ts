@@ -1,8 +1,5 @@
 import { BufferedFile } from './buffered-file.js';
 
-/** IVF fourccs for the codecs finalisation writes (ffmpeg's IVF demuxer reads all three). */
-export type IvfFourcc = 'VP80' | 'VP90' | 'H264';
-
 /** Time base of the IVF files written here: 1/90000 s, the RTP video clock. */
 export const IVF_TIMEBASE = 90_000;
 
@@ -16,7 +13,8 @@ export class IvfWriter {
   #frames = 0;
   #lastPts = Number.NEGATIVE_INFINITY;
 
-  constructor(path: string, fourcc: IvfFourcc, width: number, height: number) {
+  /** `fourcc` is the codec registry's `ivfFourcc` (four ASCII characters, e.g. `VP80`). */
+  constructor(path: string, fourcc: string, width: number, height: number) {
     this.#file = new BufferedFile(path);
     const header = Buffer.alloc(32);
     header.write('DKIF', 0, 'latin1');

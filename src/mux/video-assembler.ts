@@ -1,22 +1,26 @@
-import type { RtpPacket } from '../rtp.js';
-import type { EncodedFrame, VideoPayload, VideoPayloadReader } from './types.js';
-
-/** Counters describing what the assembler had to throw away. */
-export interface AssemblerStats {
-  frames: number;
-  /** Frames with a missing packet, no start, no end, or a malformed payload. */
-  incompleteFrames: number;
-  /** Complete frames dropped while waiting for a keyframe (start, or after a loss). */
-  framesAwaitingKeyframe: number;
-}
+import type { VideoPayload, VideoPayloadReader } from '../codecs/registry.js';
+import type { AssemblerStats, Depacketiser, EncodedFrame } from './depacketiser.js';
+import type { RtpPacket } from './rtp.js';
 
 interface PendingFrame<E> {
   rtpTimestamp: number;
   arrivalMono: number;
+  /** Payloads so far; emptied as soon as the frame is broken, since it will never be built. */
   parts: Array<VideoPayload<E>>;
+  bytes: number;
   broken: boolean;
+  /** The marker bit was seen. */
   ended: boolean;
+  /** Emitted or dropped: later packets of its timestamp are strays. */
+  finished: boolean;
 }
+
+/**
+ * A frame whose payloads add up to more than this is broken. The largest real frames (an 8K
+ * keyframe) are a few MiB; a sender that never sets the marker bit on one timestamp must not
+ * make finalisation hold its packets without bound.
+ */
+export const MAX_FRAME_BYTES = 16 * 1024 * 1024;
 
 /**
  * Turns packets (already in sequence order) into complete video frames. A frame is
@@ -26,7 +30,7 @@ interface PendingFrame<E> {
  * up to the next complete keyframe is dropped: the decoder never sees a frame that
  * depends on something it did not get.
  */
-export class VideoFrameAssembler<E> {
+export class VideoFrameAssembler<E> implements Depacketiser {
   readonly reader: VideoPayloadReader<E>;
   readonly stats: AssemblerStats = { frames: 0, incompleteFrames: 0, framesAwaitingKeyframe: 0 };
   #pending: PendingFrame<E> | undefined;
@@ -58,22 +62,20 @@ export class VideoFrameAssembler<E> {
     }
     const parsed = this.reader.read(packet.payload);
     if (!pending) {
-      pending = { rtpTimestamp: packet.timestamp, arrivalMono, parts: [], broken: false, ended: false };
+      pending = { rtpTimestamp: packet.timestamp, arrivalMono, parts: [], bytes: 0, broken: false, ended: false, finished: false };
       if (!parsed?.startsFrame) pending.broken = true;
     }
     this.#pending = pending;
-    if (pending.ended) {
-      // Same timestamp after the marker: a broken sender; keep the frame we have.
-      return out;
-    }
-    if (!parsed) pending.broken = true;
-    else pending.parts.push(parsed);
+    // Same timestamp after the marker: a broken sender; keep the frame we have.
+    if (pending.finished) return out;
+    pending.bytes += packet.payload.length;
+    if (!parsed || pending.bytes > MAX_FRAME_BYTES) pending.broken = true;
+    if (pending.broken) pending.parts = [];
+    else if (parsed) pending.parts.push(parsed);
     if (packet.marker) {
       pending.ended = true;
       if (parsed && !parsed.endsFrame) pending.broken = true;
       this.#finish(pending, out);
-      // Keep a finished marker so that stray packets of this timestamp are ignored.
-      this.#pending = { ...pending, parts: [] };
     }
     return out;
   }
@@ -81,19 +83,22 @@ export class VideoFrameAssembler<E> {
   /** Ends the last frame (end of the journal): it is emitted only if complete. */
   flush(): EncodedFrame[] {
     const out: EncodedFrame[] = [];
-    if (this.#pending && !this.#pending.ended) this.#finish(this.#pending, out);
+    if (this.#pending) this.#finish(this.#pending, out);
     this.#pending = undefined;
     return out;
   }
 
   #finish(frame: PendingFrame<E>, out: EncodedFrame[]): void {
-    if (frame.ended && frame.parts.length === 0) return; // already emitted
-    if (frame.broken || !frame.ended || frame.parts.length === 0) {
+    if (frame.finished) return;
+    frame.finished = true;
+    const parts = frame.parts;
+    frame.parts = [];
+    if (frame.broken || !frame.ended || parts.length === 0) {
       this.stats.incompleteFrames++;
       this.#needKeyframe = true;
       return;
     }
-    const built = this.reader.build(frame.parts);
+    const built = this.reader.build(parts);
     if (!built) {
       this.stats.incompleteFrames++;
       this.#needKeyframe = true;

@@ -1,20 +1,30 @@
 import { BufferedFile } from './buffered-file.js';
 
+/** The audio track of a {@link MatroskaAudioWriter}: the codec registry's `matroska` entry and a channel count. */
+export interface MatroskaAudioTrack {
+  /** Matroska CodecID, e.g. `A_OPUS`. */
+  codecId: string;
+  /** CodecPrivate (Opus: the OpusHead header). */
+  codecPrivate: Buffer;
+  sampleRate: number;
+  channels: number;
+}
+
 /**
- * Writes Opus packets into a Matroska file with millisecond timestamps: an EBML
+ * Writes audio packets into a Matroska file with millisecond timestamps: an EBML
  * header, a Segment of unknown size (so it can be written front to back), one
- * audio track and Clusters of SimpleBlocks. Opus in Ogg would also work; Matroska
- * keeps gaps trivially (each block has its own timestamp) and ffmpeg reads it
- * without surprises.
+ * audio track and Clusters of SimpleBlocks. Matroska keeps gaps trivially (each
+ * block has its own timestamp), carries any codec by its CodecID, and ffmpeg reads
+ * it without surprises.
  */
-export class MatroskaOpusWriter {
+export class MatroskaAudioWriter {
   readonly #file: BufferedFile;
   #clusterStart: number | undefined;
   #clusterBlocks: Buffer[] = [];
   #packets = 0;
   #lastPts = Number.NEGATIVE_INFINITY;
 
-  constructor(path: string, channels: number) {
+  constructor(path: string, track: MatroskaAudioTrack) {
     this.#file = new BufferedFile(path);
     const ebmlHeader = element(0x1a45dfa3, [
       uintElement(0x4286, 1), // EBMLVersion
@@ -30,22 +40,14 @@ export class MatroskaOpusWriter {
       stringElement(0x4d80, 'sfu-recorder'), // MuxingApp
       stringElement(0x5741, 'sfu-recorder'), // WritingApp
     ]);
-    const opusHead = Buffer.alloc(19);
-    opusHead.write('OpusHead', 0, 'latin1');
-    opusHead[8] = 1; // version
-    opusHead[9] = channels;
-    opusHead.writeUInt16LE(0, 10); // pre-skip: WebRTC receivers play RTP timestamps as they are
-    opusHead.writeUInt32LE(48_000, 12);
-    opusHead.writeInt16LE(0, 16);
-    opusHead[18] = 0; // channel mapping family
     const tracks = element(0x1654ae6b, [
       element(0xae, [
         uintElement(0xd7, 1), // TrackNumber
         uintElement(0x73c5, 1), // TrackUID
         uintElement(0x83, 2), // TrackType: audio
-        stringElement(0x86, 'A_OPUS'),
-        element(0x63a2, [opusHead]), // CodecPrivate
-        element(0xe1, [floatElement(0xb5, 48_000), uintElement(0x9f, channels)]),
+        stringElement(0x86, track.codecId),
+        element(0x63a2, [track.codecPrivate]), // CodecPrivate
+        element(0xe1, [floatElement(0xb5, track.sampleRate), uintElement(0x9f, track.channels)]),
       ]),
     ]);
     const segmentHead = Buffer.concat([id(0x18538067), Buffer.from([0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff])]);
