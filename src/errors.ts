@@ -106,6 +106,19 @@ export function closedError(what: string): SfuRecorderError {
 }
 
 /**
+ * Work was stopped on purpose (`close()` or an abort signal): code `ERR_CANCELED`, so
+ * `isCanceled` is true. Its `name` is `AbortError`, as the platform's own abort errors, so
+ * code that checks `error.name === 'AbortError'` keeps working. `reason` (the signal's
+ * reason, say) is kept as `cause`, and its message is added when it says more than "aborted".
+ */
+export function canceledError(what: string, reason?: unknown): SfuRecorderError {
+  const detail = reason instanceof Error && reason.name !== 'AbortError' ? `: ${reason.message}` : '';
+  const error = new SfuRecorderError('ERR_CANCELED', `${what} was cancelled${detail}`, reason === undefined ? undefined : { cause: reason });
+  error.name = 'AbortError';
+  return error;
+}
+
+/**
  * `error` as an {@link SfuRecorderError}: returned as it is when it already is one; an abort
  * becomes `ERR_CANCELED`; anything else is wrapped under `code` with `context` leading the
  * message and the original kept as `cause` (its message, never its data, is repeated).
@@ -115,7 +128,9 @@ export function toSfuRecorderError(error: unknown, code: SfuRecorderErrorCode, c
   const message = error instanceof Error ? error.message : String(error);
   const lead = context ? `${context}: ` : '';
   if (error instanceof Error && error.name === 'AbortError') {
-    return new SfuRecorderError('ERR_CANCELED', `${lead}${message}`, { cause: error });
+    const canceled = new SfuRecorderError('ERR_CANCELED', `${lead}${message}`, { cause: error });
+    canceled.name = 'AbortError';
+    return canceled;
   }
   if (isNoSpaceError(error)) return new SfuRecorderError('ERR_SPOOL_FULL', `${lead}no space left on the spool's disk (${message})`, { cause: error });
   return new SfuRecorderError(code, `${lead}${message}`, { cause: error });

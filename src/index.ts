@@ -31,8 +31,8 @@ export type {
 export { UnsupportedCodecError, RECORDABLE_MIME_TYPES } from './capture/codecs.js';
 
 // Errors
-export { SfuRecorderError, InvalidConfigError } from './errors.js';
-export { FfmpegError } from './ffmpeg/run.js';
+export { SfuRecorderError, InvalidConfigError, type SfuRecorderErrorCode } from './errors.js';
+export { FfmpegError, type FfmpegFailure } from './ffmpeg/run.js';
 
 // Configuration
 export {
