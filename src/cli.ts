@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { existsSync } from 'node:fs';
 import { composeSession, type CompositeOptions } from './compose/index.js';
-import { SfuRecorderError } from './errors.js';
+import { validateCompositeOptions } from './compose/compositor.js';
+import { InvalidConfigError, SfuRecorderError } from './errors.js';
 import { finaliseStream, listSessionStreams } from './mux/index.js';
 import { sessionPaths } from './spool/layout.js';
 
@@ -39,7 +40,8 @@ const processIo: CliIo = {
 
 /**
  * Runs the `sfu-recorder` command line with `argv` (without node and the script) and
- * returns the exit code: 0 done, 1 failed, 2 bad usage.
+ * returns the exit code: 0 done, 1 failed, 2 bad usage, 130 interrupted (`signal` aborted).
+ * Every failure is reported as one line on stderr (its code and `shortMessage`), never a stack.
  */
 export async function runCli(argv: readonly string[], io: CliIo = processIo, signal?: AbortSignal): Promise<number> {
   let parsed;
@@ -61,7 +63,7 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo, sig
       },
     });
   } catch (error) {
-    io.stderr(`${(error as Error).message}\n\n${USAGE}\n`);
+    io.stderr(`${oneLine(error)}\n\n${USAGE}\n`);
     return 2;
   }
   const { values, positionals } = parsed;
@@ -78,21 +80,25 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo, sig
   const options: CompositeOptions = {};
   try {
     if (values.layout !== undefined) {
-      if (!['grid', 'speaker', 'presentation'].includes(values.layout)) throw new Error(`--layout must be grid, speaker or presentation, got "${values.layout}"`);
+      if (!['grid', 'speaker', 'presentation'].includes(values.layout)) {
+        throw new SfuRecorderError('ERR_INVALID_ARGUMENT', `--layout must be grid, speaker or presentation, got "${values.layout}"`);
+      }
       options.layout = values.layout as CompositeOptions['layout'];
     }
     for (const key of ['width', 'height', 'fps', 'concurrency'] as const) {
       const raw = values[key];
       if (raw === undefined) continue;
       const n = Number(raw);
-      if (!Number.isFinite(n) || n <= 0) throw new Error(`--${key} must be a positive number, got "${raw}"`);
+      if (!Number.isFinite(n) || n <= 0) throw new SfuRecorderError('ERR_INVALID_ARGUMENT', `--${key} must be a positive number, got "${raw}"`);
       options[key] = n;
     }
     if (values.preset !== undefined) options.preset = values.preset;
     if (values.bitrate !== undefined) options.bitrate = values.bitrate;
     if (values.out !== undefined) options.outFile = resolve(values.out);
+    // The compositor's own checks, before anything runs: a bad value is bad usage, named by its flag.
+    validateCompositeOptions(options);
   } catch (error) {
-    io.stderr(`${(error as Error).message}\n`);
+    io.stderr(`${flagMessage(error)}\n`);
     return 2;
   }
 
@@ -111,11 +117,35 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo, sig
     io.stdout(`${JSON.stringify(result, null, 2)}\n`);
     return 0;
   } catch (error) {
-    const message =
-      error instanceof SfuRecorderError ? `${error.code}: ${error.message}` : error instanceof Error ? error.message : String(error);
-    io.stderr(`sfu-recorder compose failed: ${message}\n`);
+    if (error instanceof SfuRecorderError && error.isCanceled) {
+      io.stderr('sfu-recorder compose interrupted: no composite was written\n');
+      return 130;
+    }
+    io.stderr(`sfu-recorder compose failed: ${oneLine(error)}\n`);
     return 1;
   }
+}
+
+/** CLI flags of the compositor options whose name differs. */
+const FLAGS: Record<string, string> = { outFile: 'out' };
+
+/** An option error told by its flag: `--width must be an even integer ...`. */
+function flagMessage(error: unknown): string {
+  if (error instanceof InvalidConfigError && error.message.startsWith(error.field)) {
+    return `--${FLAGS[error.field] ?? error.field}${error.message.slice(error.field.length)}`;
+  }
+  return oneLine(error);
+}
+
+/**
+ * One line for a person: the code and the short message (an ffmpeg failure's telling stderr
+ * line rather than its whole tail); the rest of a multi-line message is left out.
+ */
+function oneLine(error: unknown): string {
+  const short = (error as { shortMessage?: unknown } | null)?.shortMessage;
+  const text = typeof short === 'string' ? short : error instanceof Error ? error.message : String(error);
+  const first = text.split('\n')[0]!.trim();
+  return error instanceof SfuRecorderError ? `${error.code}: ${first}` : first;
 }
 
 /** Finalises again, from the capture journals, every stream whose mp4 is no longer in the spool. */

@@ -10,14 +10,14 @@
  *   `ERR_SPOOL_FULL` (no space left), `ERR_SPOOL_FILE_MISSING`
  * - capture: `ERR_CAPTURE` (a request to the capture thread failed), `ERR_CAPTURE_THREAD`
  *   (the thread died), `ERR_CAPTURE_SOCKET`, `ERR_JOURNAL_WRITE` (a track's journal could not
- *   be written)
+ *   be written), `ERR_JOURNAL_UNREADABLE` (a file in the spool is not a capture journal)
  * - files: `ERR_FFMPEG_MISSING`, `ERR_FFMPEG_FAILED`, `ERR_MEDIA_UNUSABLE` (a track's media
  *   cannot be decoded or encoded), `ERR_MUX_OUTPUT_INVALID`, `ERR_STREAM_NOT_FOUND`,
  *   `ERR_COMPOSE_EMPTY`, `ERR_COMPOSE_FAILED`, `ERR_COMPOSE_SOURCE_MISSING`,
  *   `ERR_COMPOSE_SOURCE_BROKEN`, `ERR_FINALISE_FAILED` (a session's finalisation stopped on
  *   an unexpected error), `ERR_FINALISE_GAVE_UP` (an output failed on every attempt)
  * - storage: `ERR_NO_DESTINATION`, `ERR_NO_BASE_URL`, `ERR_UPLOAD_FAILED`,
- *   `ERR_UPLOAD_ABORTED`, `ERR_UPLOAD_INCOMPLETE`, `ERR_UPLOAD_RETRIES_EXHAUSTED`,
+ *   `ERR_UPLOAD_INCOMPLETE`, `ERR_UPLOAD_RETRIES_EXHAUSTED`,
  *   `ERR_STORAGE_ACCESS_DENIED`, `ERR_STORAGE_CREDENTIALS_REJECTED`,
  *   `ERR_STORAGE_NO_CREDENTIALS`, `ERR_STORAGE_NO_SUCH_BUCKET`, `ERR_STORAGE_UNAVAILABLE`
  * - a listener of the host's threw: `ERR_LISTENER` (the pipeline went on)
@@ -39,6 +39,7 @@ export type SfuRecorderErrorCode =
   | 'ERR_CAPTURE_THREAD'
   | 'ERR_CAPTURE_SOCKET'
   | 'ERR_JOURNAL_WRITE'
+  | 'ERR_JOURNAL_UNREADABLE'
   | 'ERR_FFMPEG_MISSING'
   | 'ERR_FFMPEG_FAILED'
   | 'ERR_MEDIA_UNUSABLE'
@@ -53,7 +54,6 @@ export type SfuRecorderErrorCode =
   | 'ERR_NO_DESTINATION'
   | 'ERR_NO_BASE_URL'
   | 'ERR_UPLOAD_FAILED'
-  | 'ERR_UPLOAD_ABORTED'
   | 'ERR_UPLOAD_INCOMPLETE'
   | 'ERR_UPLOAD_RETRIES_EXHAUSTED'
   | 'ERR_STORAGE_ACCESS_DENIED'
@@ -106,6 +106,19 @@ export function closedError(what: string): SfuRecorderError {
 }
 
 /**
+ * Work was stopped on purpose (`close()` or an abort signal): code `ERR_CANCELED`, so
+ * `isCanceled` is true. Its `name` is `AbortError`, as the platform's own abort errors, so
+ * code that checks `error.name === 'AbortError'` keeps working. `reason` (the signal's
+ * reason, say) is kept as `cause`, and its message is added when it says more than "aborted".
+ */
+export function canceledError(what: string, reason?: unknown): SfuRecorderError {
+  const detail = reason instanceof Error && reason.name !== 'AbortError' ? `: ${reason.message}` : '';
+  const error = new SfuRecorderError('ERR_CANCELED', `${what} was cancelled${detail}`, reason === undefined ? undefined : { cause: reason });
+  error.name = 'AbortError';
+  return error;
+}
+
+/**
  * `error` as an {@link SfuRecorderError}: returned as it is when it already is one; an abort
  * becomes `ERR_CANCELED`; anything else is wrapped under `code` with `context` leading the
  * message and the original kept as `cause` (its message, never its data, is repeated).
@@ -115,7 +128,9 @@ export function toSfuRecorderError(error: unknown, code: SfuRecorderErrorCode, c
   const message = error instanceof Error ? error.message : String(error);
   const lead = context ? `${context}: ` : '';
   if (error instanceof Error && error.name === 'AbortError') {
-    return new SfuRecorderError('ERR_CANCELED', `${lead}${message}`, { cause: error });
+    const canceled = new SfuRecorderError('ERR_CANCELED', `${lead}${message}`, { cause: error });
+    canceled.name = 'AbortError';
+    return canceled;
   }
   if (isNoSpaceError(error)) return new SfuRecorderError('ERR_SPOOL_FULL', `${lead}no space left on the spool's disk (${message})`, { cause: error });
   return new SfuRecorderError(code, `${lead}${message}`, { cause: error });

@@ -38,7 +38,7 @@ export type { RecordableMimeType } from './codecs/registry.js';
 // Errors
 export { SfuRecorderError, InvalidConfigError, type SfuRecorderErrorCode } from './errors.js';
 export { MAX_ID_BYTES } from './config/ids.js';
-export { FfmpegError } from './ffmpeg/run.js';
+export { FfmpegError, type FfmpegFailure } from './ffmpeg/run.js';
 
 // Configuration
 export {

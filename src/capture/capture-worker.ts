@@ -73,6 +73,7 @@ function bind(ip: string, receiveBufferBytes: number): Promise<{ socketId: numbe
 
 function socketOf(socketId: number): BoundSocket {
   const bound = sockets.get(socketId);
+  // Internal: the reply carries the message, and CaptureThread.request turns it into ERR_CAPTURE.
   if (!bound) throw new Error(`capture socket ${socketId} is not bound`);
   return bound;
 }

@@ -1,4 +1,5 @@
 import { closeSync, openSync, readSync, write, fsyncSync, close as closeFd } from 'node:fs';
+import { SfuRecorderError } from '../errors.js';
 
 /**
  * The capture journal: one append-only file per tapped track, holding every RTP and
@@ -254,9 +255,9 @@ export interface OpenedJournal {
 }
 
 /** Thrown when a file is not a journal at all (wrong magic or unreadable header). */
-export class JournalFormatError extends Error {
+export class JournalFormatError extends SfuRecorderError {
   constructor(path: string, reason: string) {
-    super(`${path} is not a readable capture journal: ${reason}`);
+    super('ERR_JOURNAL_UNREADABLE', `${path} is not a readable capture journal: ${reason}`);
     this.name = 'JournalFormatError';
   }
 }

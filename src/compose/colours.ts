@@ -1,3 +1,5 @@
+import { SfuRecorderError } from '../errors.js';
+
 /**
  * The colour of a peer's name tile: derived from the peer id alone, so a peer keeps its
  * colour across segments, re-runs and machines. Muted and dark, so white text reads on it.
@@ -28,6 +30,6 @@ function hslToRgb(h: number, s: number, l: number): [number, number, number] {
 /** Parses `0xRRGGBB` / `#RRGGBB` into RGB bytes (tests and custom layouts use it). */
 export function parseHexColour(colour: string): [number, number, number] {
   const hex = colour.replace(/^(0x|#)/i, '');
-  if (!/^[0-9a-f]{6}$/i.test(hex)) throw new TypeError(`not a #RRGGBB colour: ${colour}`);
+  if (!/^[0-9a-f]{6}$/i.test(hex)) throw new SfuRecorderError('ERR_INVALID_ARGUMENT', `not a #RRGGBB colour: ${colour}`);
   return [0, 2, 4].map((i) => Number.parseInt(hex.slice(i, i + 2), 16)) as [number, number, number];
 }

@@ -3,14 +3,14 @@ import { availableParallelism } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { EventEmitter } from 'eventemitter3';
 import { describeValue, expectObject, fieldPath, integerIn, nonEmptyString, numberIn, optionNames, optionalBoolean } from '../config/validate.js';
-import { InvalidConfigError, SfuRecorderError } from '../errors.js';
-import { FfmpegError, resolveFfmpegBinaries, runFfmpeg, runFfprobe, type FfmpegBinaries } from '../ffmpeg/index.js';
+import { canceledError, InvalidConfigError, SfuRecorderError, toSfuRecorderError } from '../errors.js';
+import { FfmpegError, resolveFfmpegBinaries, runFfmpeg, runFfprobe, tellingStderrLine, type FfmpegBinaries } from '../ffmpeg/index.js';
 import { sessionPaths } from '../spool/layout.js';
 import { MIX_SAMPLE_RATE, segmentArgs, type VideoEncoding } from './filtergraph.js';
 import { findNameTileFont } from './fonts.js';
 import { resolveLayout } from './layouts.js';
 import { planComposition, type CompositionPlan } from './planner.js';
-import { probeComposeSources, readComposeSources } from './session.js';
+import { CompositeSourceError, probeComposeSources, readComposeSources } from './session.js';
 import type { CompositeLayout, CompositeSegment, LayoutName } from './types.js';
 
 /** How the composite looks and is encoded. Every field has a default. */
@@ -132,10 +132,17 @@ export class Compositor extends EventEmitter<CompositorEvents> {
     });
   }
 
-  /** Plans a session without encoding anything (reads the files, probes nothing). */
+  /**
+   * Plans a session without encoding anything (reads the files, probes nothing).
+   * @throws {SfuRecorderError} as {@link Compositor.compose} does, before any encoding.
+   */
   plan(sessionDir: string): CompositionPlan {
-    const sources = readComposeSources(sessionDir, { skipMissing: this.options.skipMissingSources ?? false });
-    return this.#plan(sources.events, sources.streams);
+    try {
+      const sources = readComposeSources(sessionDir, { skipMissing: this.options.skipMissingSources ?? false });
+      return this.#plan(sources.events, sources.streams);
+    } catch (error) {
+      throw toSfuRecorderError(error, 'ERR_COMPOSE_FAILED', `planning ${sessionDir}`);
+    }
   }
 
   #plan(events: Parameters<typeof planComposition>[0]['events'], streams: Parameters<typeof planComposition>[0]['streams']) {
@@ -156,10 +163,26 @@ export class Compositor extends EventEmitter<CompositorEvents> {
   /**
    * Composes `sessionDir` into `composite/Rec-<sessionId>-<epoch>.mp4` (or `outFile`) and
    * writes `composite/composite.json`. Nothing partial is left behind on failure or abort.
+   *
+   * @throws {CompositeSourceError} `ERR_COMPOSE_SOURCE_MISSING` / `ERR_COMPOSE_SOURCE_BROKEN`
+   *   naming the file at fault.
+   * @throws {SfuRecorderError} `ERR_CANCELED` when `signal` aborts; `ERR_COMPOSE_EMPTY`;
+   *   `ERR_FFMPEG_FAILED` ({@link FfmpegError}) or `ERR_FFMPEG_MISSING`; `ERR_SPOOL_FULL`;
+   *   `ERR_COMPOSE_FAILED` for anything else (a listener or layout that threw, a disk error).
    */
   async compose(sessionDir: string, run: ComposeRunOptions = {}): Promise<CompositeResult> {
     const { signal } = run;
-    signal?.throwIfAborted();
+    try {
+      if (signal?.aborted) throw canceledError(`composing ${sessionDir}`, signal.reason);
+      return await this.#compose(sessionDir, run);
+    } catch (error) {
+      if (signal?.aborted) throw canceledError(`composing ${sessionDir}`, signal.reason);
+      throw toSfuRecorderError(error, 'ERR_COMPOSE_FAILED', `composing ${sessionDir}`);
+    }
+  }
+
+  async #compose(sessionDir: string, run: ComposeRunOptions): Promise<CompositeResult> {
+    const { signal } = run;
     const o = this.options;
     const sources = readComposeSources(sessionDir, { skipMissing: o.skipMissingSources ?? false });
     await probeComposeSources(this.#binaries.ffprobePath, sources.streams, signal);
@@ -232,11 +255,6 @@ export class Compositor extends EventEmitter<CompositorEvents> {
       return result;
     } catch (error) {
       await rm(partial, { force: true });
-      if (signal?.aborted) {
-        const abort = new Error(`composing ${sessionDir} was cancelled`, { cause: signal.reason });
-        abort.name = 'AbortError';
-        throw abort;
-      }
       throw error;
     } finally {
       signal?.removeEventListener('abort', onAbort);
@@ -308,8 +326,9 @@ export class Compositor extends EventEmitter<CompositorEvents> {
  * @example
  * const result = await composeSession('/spool/room/session', { layout: 'speaker', signal });
  */
-export function composeSession(sessionDir: string, options: CompositeOptions & ComposeRunOptions = {}): Promise<CompositeResult> {
+export async function composeSession(sessionDir: string, options: CompositeOptions & ComposeRunOptions = {}): Promise<CompositeResult> {
   const { signal, onProgress, ...rest } = options;
+  // Async, so that bad options reject like every other failure instead of throwing.
   return new Compositor(rest).compose(sessionDir, {
     ...(signal ? { signal } : {}),
     ...(onProgress ? { onProgress } : {}),
@@ -409,6 +428,7 @@ async function runPool<T>(items: readonly T[], concurrency: number, controller: 
   };
   await Promise.all(Array.from({ length: concurrency }, lane));
   if (failure) throw failure.error;
+  // Only the caller's signal aborts without a failure; compose() turns it into ERR_CANCELED.
   signal.throwIfAborted();
 }
 
@@ -483,15 +503,24 @@ async function writeLabelFiles(workDir: string, plan: CompositionPlan, enabled: 
   return files;
 }
 
-/** When ffmpeg's complaint names one of the segment's source files, say which stream it is. */
+/**
+ * When ffmpeg's complaint names one of the segment's source files, say which stream it is.
+ * Only the telling line, or a line in ffmpeg's `<file>: <error>` form, counts: every input
+ * that opened fine is also named in the tail (`Input #0, ... from '<file>'`).
+ */
 function namedSourceError(error: unknown, segment: CompositeSegment, streams: ReadonlyArray<{ file: string; streamId: string; peerId: string }>) {
   if (!(error instanceof FfmpegError)) return error;
-  const culprit = streams.find((s) => error.stderrTail.includes(s.file));
+  const line = tellingStderrLine(error.stderrTail);
+  const lines = error.stderrTail.split('\n').map((l) => l.trim());
+  const culprit =
+    streams.find((s) => line?.includes(s.file)) ?? streams.find((s) => lines.some((l) => l.startsWith(`${s.file}: `)));
   if (!culprit) return error;
-  return new SfuRecorderError(
+  const detail = line === undefined ? culprit.file : line.includes(culprit.file) ? line : `${culprit.file}: ${line}`;
+  return new CompositeSourceError(
     'ERR_COMPOSE_SOURCE_BROKEN',
-    `segment ${segment.index} failed reading stream ${culprit.streamId} (peer ${culprit.peerId}): ${culprit.file}\n${error.stderrTail}`,
-    { cause: error },
+    culprit.file,
+    `segment ${segment.index} failed reading stream ${culprit.streamId} (peer ${culprit.peerId}): ${detail}`,
+    error,
   );
 }
 

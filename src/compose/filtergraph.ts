@@ -1,3 +1,4 @@
+import { InvalidConfigError, SfuRecorderError } from '../errors.js';
 import type { FinalisedStream } from '../mux/stream-result.js';
 import { nameTileColour } from './colours.js';
 import { even } from './layouts.js';
@@ -51,7 +52,7 @@ export function x264Args(encoding: VideoEncoding): string[] {
 
 function doubleRate(rate: string): string {
   const match = /^(\d+(?:\.\d+)?)([kKmM]?)$/.exec(rate);
-  if (!match) throw new RangeError(`bitrate must look like 2500k or 2.5M, got "${rate}"`);
+  if (!match) throw new InvalidConfigError('bitrate', `bitrate must look like 2500k or 2.5M, got "${rate}"`);
   return `${Number(match[1]) * 2}${match[2]}`;
 }
 
@@ -105,7 +106,9 @@ export function segmentArgs(input: SegmentGraphInput): string[] {
     let entry = inputIndex.get(streamId);
     if (entry) return entry;
     const stream = streams.get(streamId);
-    if (!stream) throw new Error(`segment ${segment.index} uses stream ${streamId}, which has no finalised file`);
+    if (!stream) {
+      throw new SfuRecorderError('ERR_COMPOSE_SOURCE_MISSING', `segment ${segment.index} uses stream ${streamId}, which has no finalised file`);
+    }
     const offset = fileOffsetMs(stream, segment.wallFrom);
     entry = { index: inputIndex.size, delayMs: Math.max(0, -offset) };
     inputIndex.set(streamId, entry);

@@ -1,3 +1,4 @@
+import { InvalidConfigError, SfuRecorderError } from '../errors.js';
 import type { FinalisedStream, Interval } from '../mux/stream-result.js';
 import type { TimelineEvent } from '../timeline/events.js';
 import { TimeMap, inIntervals, mergeIntervals } from './time-map.js';
@@ -8,6 +9,7 @@ import type {
   CompositeTile,
   LayoutContext,
   LayoutItem,
+  LayoutPlacement,
   Rect,
 } from './types.js';
 
@@ -58,12 +60,14 @@ export interface CompositionPlan {
 export function planComposition(input: PlanInput): CompositionPlan {
   const { width, height, fps } = input;
   const events = [...input.events].sort((a, b) => a.at - b.at);
-  if (!(fps > 0) || !Number.isFinite(fps)) throw new RangeError(`fps must be a positive number, got ${fps}`);
-  if (!(width >= 2 && height >= 2)) throw new RangeError(`size must be at least 2x2, got ${width}x${height}`);
+  if (!(fps > 0) || !Number.isFinite(fps)) throw new SfuRecorderError('ERR_INVALID_ARGUMENT', `fps must be a positive number, got ${fps}`);
+  if (!(width >= 2 && height >= 2)) throw new SfuRecorderError('ERR_INVALID_ARGUMENT', `size must be at least 2x2, got ${width}x${height}`);
   const started = events.find((e) => e.type === 'session-started');
   const streams = [...input.streams].sort((a, b) => a.startedAt - b.startedAt);
   const sessionStart = started?.at ?? Math.min(...events.map((e) => e.at), ...streams.map((s) => s.startedAt));
-  if (!Number.isFinite(sessionStart)) throw new RangeError('cannot plan a composition: the timeline is empty and there are no streams');
+  if (!Number.isFinite(sessionStart)) {
+    throw new SfuRecorderError('ERR_COMPOSE_EMPTY', 'cannot plan a composition: the timeline is empty and there are no streams');
+  }
   const ended = events.find((e) => e.type === 'session-ended');
   const sessionEnd =
     ended?.at ?? Math.max(sessionStart, ...streams.map((s) => s.endedAt), ...events.map((e) => e.at));
@@ -108,7 +112,7 @@ export function planComposition(input: PlanInput): CompositionPlan {
     const midWall = time.toWall(((startFrame + endFrame) / 2) * frameMs);
     state.advanceTo(midWall);
     const context = state.layoutContext(width, height, midWall);
-    const tiles = toTiles(input.layout(context), width, height);
+    const tiles = toTiles(runLayout(input.layout, context, midWall), width, height);
     const audio = state.audioSources(midWall);
     const key = JSON.stringify([tiles, audio]);
     const last = raw.at(-1);
@@ -192,8 +196,29 @@ function debounceSpeakers(events: readonly TimelineEvent[], minMs: number): Arra
   });
 }
 
+/**
+ * Calls the layout: a custom one is the host's code, so what it throws or returns is checked
+ * here rather than surfacing later as a bare TypeError or a broken filtergraph.
+ */
+function runLayout(layout: CompositeLayout, context: LayoutContext, wall: number): LayoutPlacement[] {
+  let placements: unknown;
+  try {
+    placements = layout(context);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    throw new SfuRecorderError('ERR_COMPOSE_FAILED', `the composite layout threw at ${new Date(wall).toISOString()}: ${message}`, { cause: error });
+  }
+  const isPlacement = (p: unknown) =>
+    typeof p === 'object' && p !== null && typeof (p as LayoutPlacement).item === 'object' && (p as LayoutPlacement).item !== null &&
+    typeof (p as LayoutPlacement).rect === 'object' && (p as LayoutPlacement).rect !== null;
+  if (!Array.isArray(placements) || !placements.every(isPlacement)) {
+    throw new InvalidConfigError('layout', 'the composite layout must return an array of { item, rect } placements');
+  }
+  return placements as LayoutPlacement[];
+}
+
 /** Clamps layout rectangles to the canvas and turns placements into tiles. */
-function toTiles(placements: ReturnType<CompositeLayout>, width: number, height: number): CompositeTile[] {
+function toTiles(placements: readonly LayoutPlacement[], width: number, height: number): CompositeTile[] {
   const tiles: CompositeTile[] = [];
   for (const { item, rect } of placements) {
     const clamped = clampRect(rect, width, height);

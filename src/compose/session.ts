@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SfuRecorderError } from '../errors.js';
-import { runFfprobe } from '../ffmpeg/index.js';
+import { FfmpegError, runFfprobe } from '../ffmpeg/index.js';
 import type { FinalisedStream } from '../mux/stream-result.js';
 import { listSubdirectories } from '../spool/list.js';
 import { sessionPaths } from '../spool/layout.js';
@@ -66,9 +66,11 @@ export function readComposeSources(sessionDir: string, options: { skipMissing?: 
     let stream: FinalisedStream;
     try {
       stream = JSON.parse(readFileSync(resultPath, 'utf8')) as FinalisedStream;
-      if (typeof stream.startedAt !== 'number' || typeof stream.endedAt !== 'number') throw new Error('startedAt/endedAt missing');
     } catch (cause) {
       throw new CompositeSourceError('ERR_COMPOSE_SOURCE_BROKEN', resultPath, `${resultPath} is not a valid stream.json: ${String(cause)}`, cause);
+    }
+    if (typeof stream?.startedAt !== 'number' || typeof stream.endedAt !== 'number') {
+      throw new CompositeSourceError('ERR_COMPOSE_SOURCE_BROKEN', resultPath, `${resultPath} is not a valid stream.json: startedAt/endedAt missing`);
     }
     const local = sessionPaths.streamFile(sessionDir, peerId, streamId);
     const file = stream.file && existsSync(stream.file) ? stream.file : local;
@@ -108,8 +110,9 @@ async function probeBatch(ffprobePath: string, streams: readonly FinalisedStream
       try {
         probe = await runFfprobe<ProbeResult>(ffprobePath, ['-show_entries', 'stream=codec_type:format=duration', stream.file], signal);
       } catch (cause) {
-        if (signal?.aborted) throw cause;
-        const detail = cause instanceof Error ? cause.message.split('\n').slice(-2).join(' ').trim() : String(cause);
+        if (signal?.aborted || (cause instanceof SfuRecorderError && cause.code === 'ERR_FFMPEG_MISSING')) throw cause;
+        // ffprobe's last two lines name the file and the problem ("moov atom not found").
+        const detail = cause instanceof FfmpegError ? cause.stderrTail.split('\n').slice(-2).join(' ').trim() : String(cause);
         throw new CompositeSourceError(
           'ERR_COMPOSE_SOURCE_BROKEN',
           stream.file,

@@ -1,2 +1,2 @@
 export { resolveFfmpegBinaries, type FfmpegBinaries } from './binaries.js';
-export { runFfmpeg, runFfprobe, FfmpegError, type RunFfmpegOptions } from './run.js';
+export { runFfmpeg, runFfprobe, tellingStderrLine, FfmpegError, type FfmpegFailure, type RunFfmpegOptions } from './run.js';

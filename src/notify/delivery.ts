@@ -1,8 +1,8 @@
-import { EventEmitter } from 'eventemitter3';
 import type { Logger } from '../config/logger.js';
 import { redact } from '../config/redact.js';
 import type { RetentionConfig, WebhookConfig } from '../config/room-config.js';
-import { SfuRecorderError } from '../errors.js';
+import { EnhancedEventEmitter } from '../enhanced-events.js';
+import { closedError, SfuRecorderError } from '../errors.js';
 import { outboxPaths } from '../spool/layout.js';
 import { recordingKey } from '../storage/key-layout.js';
 import type { RetryPolicy } from '../storage/retry.js';
@@ -97,6 +97,10 @@ export interface DeliveryItem {
  * deleted only once its upload is confirmed; a file that cannot be stored is announced as
  * failed and kept.
  *
+ * A listener that throws is reported to the `logger` (`ERR_LISTENER`); the other listeners
+ * still run and the file's bookkeeping is unaffected. `close()` closes the queue and the
+ * webhook sender it created, never the destinations it was handed.
+ *
  * @example
  * ```ts
  * const delivery = new RecordingDelivery({ spoolDir, defaultDestination: new LocalStorage({ root }) });
@@ -105,16 +109,20 @@ export interface DeliveryItem {
  * await delivery.deliver({ file, metadata, webhook });
  * ```
  */
-export class RecordingDelivery extends EventEmitter<RecordingDeliveryEvents> {
+export class RecordingDelivery extends EnhancedEventEmitter<RecordingDeliveryEvents> {
   readonly #queue: UploadQueue;
   readonly #webhooks: WebhookSender;
   readonly #defaultDestination: UploadDestination | undefined;
   readonly #logger: Logger;
   #closed = false;
+  #closing: Promise<void> | undefined;
 
   constructor(options: RecordingDeliveryOptions) {
     super();
     this.#logger = options.logger ?? {};
+    this.setListenerErrorHandler((error, eventName) => {
+      this.#logger.error?.(`a "${eventName}" listener of the recording delivery threw`, redact({ code: 'ERR_LISTENER', event: eventName, error }) as Record<string, unknown>);
+    });
     this.#defaultDestination = options.defaultDestination;
     this.#webhooks = new WebhookSender({
       dir: outboxPaths.webhooks(options.spoolDir),
@@ -157,22 +165,35 @@ export class RecordingDelivery extends EventEmitter<RecordingDeliveryEvents> {
     );
   }
 
+  /** True from the moment {@link RecordingDelivery.close} is called. */
   get closed(): boolean {
     return this.#closed;
   }
 
-  /** Registers a destination, so uploads (also from a previous process) that name it can proceed. */
+  /**
+   * Registers a destination, so uploads (also from a previous process) that name it can proceed.
+   * @throws {SfuRecorderError} `ERR_CLOSED` after {@link RecordingDelivery.close}.
+   */
   registerDestination(destination: UploadDestination): void {
+    this.#assertOpen();
     this.#queue.registerDestination(destination);
   }
 
-  /** Registers a webhook receiver, so messages (also from a previous process) for it can be sent. */
+  /**
+   * Registers a webhook receiver, so messages (also from a previous process) for it can be sent.
+   * @throws {SfuRecorderError} `ERR_CLOSED` after {@link RecordingDelivery.close}.
+   */
   registerWebhook(webhook: WebhookConfig): void {
+    this.#assertOpen();
     this.#webhooks.registerEndpoint(webhook);
   }
 
-  /** Picks up uploads and webhooks left by a previous process. Idempotent. */
+  /**
+   * Picks up uploads and webhooks left by a previous process. Idempotent.
+   * @throws {SfuRecorderError} `ERR_CLOSED` after {@link RecordingDelivery.close}.
+   */
   async resume(): Promise<void> {
+    this.#assertOpen();
     await Promise.all([this.#webhooks.resume(), this.#queue.resume()]);
   }
 
@@ -182,10 +203,11 @@ export class RecordingDelivery extends EventEmitter<RecordingDeliveryEvents> {
    *
    * @returns the storage key.
    * @throws {InvalidConfigError} for metadata whose ids would break the key layout.
-   * @throws {SfuRecorderError} `ERR_NO_DESTINATION` when neither the item nor the options give a destination.
+   * @throws {SfuRecorderError} `ERR_NO_DESTINATION` when neither the item nor the options give a
+   *   destination; `ERR_CLOSED` after {@link RecordingDelivery.close}.
    */
   async deliver(item: DeliveryItem): Promise<string> {
-    if (this.#closed) throw new SfuRecorderError('ERR_CLOSED', 'recording delivery is closed');
+    this.#assertOpen();
     assertRecordingMetadata(item.metadata);
     const destination = item.destination ?? this.#defaultDestination;
     if (!destination) {
@@ -221,12 +243,16 @@ export class RecordingDelivery extends EventEmitter<RecordingDeliveryEvents> {
     return this.#webhooks.list();
   }
 
-  /** Puts failed uploads back in the queue with a fresh retry budget. */
-  retryFailed(): Promise<number> {
+  /**
+   * Puts failed uploads back in the queue with a fresh retry budget.
+   * @throws {SfuRecorderError} `ERR_CLOSED` after {@link RecordingDelivery.close}.
+   */
+  async retryFailed(): Promise<number> {
+    this.#assertOpen();
     return this.#queue.retryFailed();
   }
 
-  /** Resolves when every upload and webhook is settled (done or given up). */
+  /** Resolves when every upload and webhook is settled (done or given up), or at once after close. */
   async idle(): Promise<void> {
     await this.#queue.idle();
     await this.#webhooks.idle();
@@ -234,13 +260,20 @@ export class RecordingDelivery extends EventEmitter<RecordingDeliveryEvents> {
 
   /**
    * Stops: aborts uploads and webhooks in flight (they stay in the outbox and resume on the
-   * next start). Destinations are not closed: they belong to the caller.
+   * next start). Destinations are not closed: they belong to the caller. `closed` is true at
+   * once; calling it again (also while it runs) returns the same promise.
    */
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  close(): Promise<void> {
+    if (this.#closing) return this.#closing;
     this.#closed = true;
-    await Promise.all([this.#queue.close(), this.#webhooks.close()]);
-    this.removeAllListeners();
+    this.#closing = Promise.all([this.#queue.close(), this.#webhooks.close()]).then(() => {
+      this.removeAllListeners();
+    });
+    return this.#closing;
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw closedError('the recording delivery');
   }
 
   async #enqueueWebhook(entry: UploadEntry, outcome: { result: UploadResult } | { failure: UploadFailure }): Promise<void> {
@@ -265,11 +298,11 @@ export class RecordingDelivery extends EventEmitter<RecordingDeliveryEvents> {
     };
     if (result.url !== undefined) event.url = result.url;
     if (result.urlExpiresAt !== undefined) event.urlExpiresAt = result.urlExpiresAt;
-    this.#safeEmit('stored', event);
+    this.emit('stored', event);
   }
 
   #emitFailed(entry: UploadEntry, failure: UploadFailure): void {
-    this.#safeEmit('failed', {
+    this.emit('failed', {
       type: 'recording.failed',
       metadata: entry.metadata,
       key: entry.key,
@@ -277,14 +310,5 @@ export class RecordingDelivery extends EventEmitter<RecordingDeliveryEvents> {
       file: entry.file,
       error: { code: failure.code, message: failure.message },
     });
-  }
-
-  // A throwing listener must not break the queue's bookkeeping.
-  #safeEmit<E extends 'stored' | 'failed'>(name: E, event: RecordingDeliveryEvents[E][0]): void {
-    try {
-      (this.emit as (n: string, e: unknown) => boolean)(name, event);
-    } catch (error) {
-      this.#logger.error?.(`a "${name}" listener threw`, redact({ error }) as Record<string, unknown>);
-    }
   }
 }

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
-import { EventEmitter } from 'eventemitter3';
 import { Webhook } from 'standardwebhooks';
 import type { Logger } from '../config/logger.js';
 import { redact } from '../config/redact.js';
 import type { WebhookConfig } from '../config/room-config.js';
-import { SfuRecorderError } from '../errors.js';
+import { EnhancedEventEmitter } from '../enhanced-events.js';
+import { canceledError, closedError, SfuRecorderError } from '../errors.js';
 import { PersistentQueue } from '../storage/persistent-queue.js';
 import { DEFAULT_WEBHOOK_RETRY, resolveRetryPolicy, withinBudget, type RetryPolicy } from '../storage/retry.js';
 
@@ -78,12 +78,17 @@ export interface WebhookSenderOptions {
  * connection closed, so a receiver answering later writes to a closed socket (it can tell
  * its answer was not received) and gets the message again under the same `webhook-id`, by
  * which Standard Webhooks receivers deduplicate. Every event reports exactly that decision.
+ *
+ * A listener that throws is logged (`ERR_LISTENER`) and changes nothing. After
+ * {@link WebhookSender.close}, `enqueue`, `resume` and `registerEndpoint` fail with
+ * `ERR_CLOSED`; `list` still answers.
  */
-export class WebhookSender extends EventEmitter<WebhookSenderEvents> {
+export class WebhookSender extends EnhancedEventEmitter<WebhookSenderEvents> {
   readonly #queue: PersistentQueue<WebhookEntry>;
   readonly #retry: RetryPolicy;
   readonly #logger: Logger;
   readonly #endpoints = new Map<string, Endpoint>();
+  #closing: Promise<void> | undefined;
 
   /** Stable id of a receiver: derived from its URL, without the secret. */
   static endpointId(url: string): string {
@@ -94,6 +99,10 @@ export class WebhookSender extends EventEmitter<WebhookSenderEvents> {
     super();
     this.#retry = resolveRetryPolicy('webhookRetry', options.retry, DEFAULT_WEBHOOK_RETRY);
     this.#logger = options.logger ?? {};
+    // A host's listener threw: the outcome is already recorded, so only tell the logger.
+    this.setListenerErrorHandler((error, eventName) =>
+      this.#log('error', `a "${eventName}" listener of the webhook sender threw`, { code: 'ERR_LISTENER', event: eventName, error }),
+    );
     this.#queue = new PersistentQueue<WebhookEntry>({
       dir: options.dir,
       concurrency: options.concurrency ?? 4,
@@ -108,12 +117,14 @@ export class WebhookSender extends EventEmitter<WebhookSenderEvents> {
     for (const endpoint of options.endpoints ?? []) this.registerEndpoint(endpoint);
   }
 
+  /** True from the moment {@link WebhookSender.close} is called. */
   get closed(): boolean {
     return this.#queue.closed;
   }
 
   /** Makes a receiver available (also to messages left by a previous process); returns its id. */
   registerEndpoint(config: WebhookConfig): string {
+    this.#assertOpen();
     const id = WebhookSender.endpointId(config.url);
     const known = this.#endpoints.get(id);
     if (known?.config !== config) {
@@ -124,7 +135,8 @@ export class WebhookSender extends EventEmitter<WebhookSenderEvents> {
   }
 
   /** Loads messages left by a previous process and starts sending them. Idempotent. */
-  resume(): Promise<void> {
+  async resume(): Promise<void> {
+    this.#assertOpen();
     return this.#queue.resume();
   }
 
@@ -133,7 +145,7 @@ export class WebhookSender extends EventEmitter<WebhookSenderEvents> {
    * `messageId` again replaces the pending message (same id: the receiver sees one event).
    */
   async enqueue(endpoint: WebhookConfig | string, messageId: string, type: string, payload: unknown): Promise<void> {
-    if (this.#queue.closed) throw new SfuRecorderError('ERR_CLOSED', 'webhook sender is closed');
+    this.#assertOpen();
     if (!/^[A-Za-z0-9_.-]{1,128}$/.test(messageId)) {
       throw new SfuRecorderError('ERR_INVALID_ARGUMENT', `webhook message id ${JSON.stringify(messageId)} must match [A-Za-z0-9_.-]{1,128}`);
     }
@@ -161,16 +173,25 @@ export class WebhookSender extends EventEmitter<WebhookSenderEvents> {
     return [...this.#queue.entries.values()].map((entry) => structuredClone(entry));
   }
 
-  /** Resolves when no message is pending (each delivered or failed). */
+  /** Resolves when no message is pending (each delivered or failed), or on close (at once after it). */
   idle(): Promise<void> {
     return this.#queue.idle();
   }
 
-  /** Aborts requests in flight (their messages stay pending on disk) and stops. */
-  async close(): Promise<void> {
-    if (this.#queue.closed) return;
-    await this.#queue.close();
-    this.removeAllListeners();
+  /**
+   * Aborts requests in flight (their messages stay pending on disk) and stops. `closed` is
+   * true at once; calling it again (also while it runs) returns the same promise.
+   */
+  close(): Promise<void> {
+    if (this.#closing) return this.#closing;
+    this.#closing = this.#queue.close(canceledError('the webhook request', closedError('the webhook sender'))).then(() => {
+      this.removeAllListeners();
+    });
+    return this.#closing;
+  }
+
+  #assertOpen(): void {
+    if (this.#queue.closed) throw closedError('the webhook sender');
   }
 
   async #attempt(entry: WebhookEntry, endpoint: Endpoint, signal: AbortSignal): Promise<void> {

@@ -297,7 +297,7 @@ export class SessionFinaliser {
       if (failedAttempts >= MAX_FINALISE_ATTEMPTS) {
         const gaveUp = new SfuRecorderError(
           'ERR_FINALISE_GAVE_UP',
-          `session ${manifest.sessionId} of room ${manifest.roomId}: gave up after ${failedAttempts} attempts; last errors: ${info.errors.map((e) => e.message).join('; ')}`,
+          `session ${manifest.sessionId} of room ${manifest.roomId}: gave up after ${failedAttempts} attempts; last errors: ${info.errors.map((e) => (e as { shortMessage?: string }).shortMessage ?? e.message).join('; ')}`,
         );
         for (const stream of listSessionStreams(sessionDir, timeline)) {
           const output = individualOutput(stream.peerId, stream.streamId);

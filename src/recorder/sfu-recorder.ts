@@ -192,6 +192,8 @@ export class SfuRecorder extends EnhancedEventEmitter<SfuRecorderEvents> {
   readonly #rooms = new Map<string, RoomRecorder>();
   /** Destinations the recorder built from room configurations (S3 clients): it closes them. */
   readonly #ownedDestinations = new Set<UploadDestination>();
+  /** True when the recorder built the default storage itself (and so stops its servers). */
+  readonly #ownsDefaultStorage: boolean;
   readonly #finaliser: SessionFinaliser;
   readonly #host: RoomHost;
   /** Ended sessions whose timeline or manifest still wait for disk space. */
@@ -217,6 +219,7 @@ export class SfuRecorder extends EnhancedEventEmitter<SfuRecorderEvents> {
     };
     this.setListenerErrorHandler(onListenerError);
     this.observer.setListenerErrorHandler(onListenerError);
+    this.#ownsDefaultStorage = !(options.defaultStorage instanceof LocalStorage);
     this.defaultStorage =
       options.defaultStorage instanceof LocalStorage
         ? options.defaultStorage
@@ -424,6 +427,7 @@ export class SfuRecorder extends EnhancedEventEmitter<SfuRecorderEvents> {
       await this.#finaliser.close();
       await this.#delivery.close();
       await Promise.allSettled([...this.#ownedDestinations].map(async (destination) => destination.close?.()));
+      if (this.#ownsDefaultStorage) await this.defaultStorage.close();
       this.#lock.release();
       this.observer.emit('close');
     })();

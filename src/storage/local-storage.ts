@@ -16,7 +16,7 @@ import {
   optionNames,
   parseHttpUrl,
 } from '../config/validate.js';
-import { InvalidConfigError, SfuRecorderError } from '../errors.js';
+import { canceledError, closedError, InvalidConfigError, SfuRecorderError } from '../errors.js';
 import { assertSafeKey } from './key-layout.js';
 import { UploadError, type UploadDestination, type UploadRequest, type UploadResult } from './upload-destination.js';
 
@@ -83,6 +83,8 @@ export type SignatureCheck = 'valid' | 'invalid' | 'expired';
  * The default storage: a local directory with the S3 key layout, whose files are handed
  * out through HMAC-SHA256 signed URLs valid 12 hours. The URLs are served by
  * {@link createSignedUrlHandler} (mount it in your server) or by {@link LocalStorage.listen}.
+ *
+ * {@link LocalStorage.close} stops the servers `listen()` started; the stored files stay.
  */
 export class LocalStorage implements UploadDestination {
   readonly id: string;
@@ -92,6 +94,9 @@ export class LocalStorage implements UploadDestination {
   #baseUrl: string | undefined;
   #secret: Promise<Buffer> | undefined;
   readonly #configuredSecret: string | Secret | undefined;
+  readonly #servers = new Set<LocalStorageServer>();
+  #closed = false;
+  #closing: Promise<void> | undefined;
 
   /**
    * @throws {InvalidConfigError} naming the option at fault: a missing `root`, a `baseUrl` that is
@@ -105,6 +110,11 @@ export class LocalStorage implements UploadDestination {
     this.#urlTtlMs = options.urlTtlMs ?? SIGNED_URL_TTL_MS;
     this.#configuredSecret = options.signingSecret;
     if (options.baseUrl !== undefined) this.baseUrl = options.baseUrl;
+  }
+
+  /** True from the moment {@link LocalStorage.close} is called. */
+  get closed(): boolean {
+    return this.#closed;
   }
 
   /** Public base URL of the handler, without trailing `/`; `undefined` until known. */
@@ -123,10 +133,16 @@ export class LocalStorage implements UploadDestination {
     return join(this.root, ...key.split('/'));
   }
 
-  /** Copies the file under its key (atomically: a reader never sees a partial file). */
+  /**
+   * Copies the file under its key (atomically: a reader never sees a partial file).
+   * @throws {UploadError} `ERR_CLOSED` after {@link LocalStorage.close}, `ERR_CANCELED` when
+   *   `signal` aborts (both retryable), `ERR_SPOOL_FILE_MISSING`, `ERR_STORAGE_UNAVAILABLE`.
+   */
   async upload(request: UploadRequest): Promise<UploadResult> {
+    const where = { destination: this.id, key: request.key };
+    if (this.#closed) throw new UploadError('ERR_CLOSED', `local storage at ${this.root} is closed`, { ...where, retryable: true });
     const target = this.pathOf(request.key);
-    request.signal?.throwIfAborted();
+    if (request.signal?.aborted) throw this.#canceled(request.key, request.signal);
     const tmpDir = join(this.root, PRIVATE_DIR, 'tmp');
     const tmp = join(tmpDir, `${randomBytes(8).toString('hex')}.tmp`);
     try {
@@ -143,6 +159,7 @@ export class LocalStorage implements UploadDestination {
       await rename(tmp, target);
     } catch (error) {
       await rm(tmp, { force: true });
+      if (request.signal?.aborted) throw this.#canceled(request.key, request.signal);
       // A missing source file cannot get better; a full or unmounted disk can.
       const sourceMissing = !(await exists(request.file));
       throw new UploadError(
@@ -166,9 +183,11 @@ export class LocalStorage implements UploadDestination {
 
   /**
    * A URL that downloads `key` until it expires (default 12 hours from now).
-   * @throws {SfuRecorderError} `ERR_NO_BASE_URL` when neither `baseUrl` nor `listen()` gave one.
+   * @throws {SfuRecorderError} `ERR_NO_BASE_URL` when neither `baseUrl` nor `listen()` gave one;
+   *   `ERR_CLOSED` after {@link LocalStorage.close}.
    */
   async signUrl(key: string, options: { ttlMs?: number; now?: number } = {}): Promise<SignedUrl> {
+    this.#assertOpen();
     if (this.#baseUrl === undefined) {
       throw new SfuRecorderError('ERR_NO_BASE_URL', 'local storage has no baseUrl: pass baseUrl or call listen()');
     }
@@ -180,6 +199,7 @@ export class LocalStorage implements UploadDestination {
 
   /** `/<encoded key>?expires=<epoch s>&signature=<base64url>`, relative to the handler's mount point. */
   async signPath(key: string, expiresAt: number): Promise<string> {
+    this.#assertOpen();
     this.pathOf(key);
     const expires = Math.floor(expiresAt / 1000);
     const signature = await this.#sign(key, expires);
@@ -190,7 +210,8 @@ export class LocalStorage implements UploadDestination {
   /**
    * Checks a signed request exactly: `expires` must be canonical epoch seconds and
    * `signature` the canonical unpadded base64url of the expected HMAC (no padding, no `+`/`/`
-   * alphabet, nothing appended), compared in constant time; then the expiry.
+   * alphabet, nothing appended), compared in constant time; then the expiry. Still answers
+   * after {@link LocalStorage.close}: URLs handed out stay valid for a handler mounted elsewhere.
    */
   async checkSignature(key: string, expires: string | null, signature: string | null, now = Date.now()): Promise<SignatureCheck> {
     if (expires === null || signature === null || !EXPIRES_PATTERN.test(expires) || !SIGNATURE_PATTERN.test(signature)) {
@@ -205,8 +226,13 @@ export class LocalStorage implements UploadDestination {
     return Number(expires) * 1000 <= now ? 'expired' : 'valid';
   }
 
-  /** Starts an HTTP server for the signed URLs; sets `baseUrl` if it was not set. */
+  /**
+   * Starts an HTTP server for the signed URLs; sets `baseUrl` if it was not set. The storage
+   * owns the server: {@link LocalStorage.close} closes it too.
+   * @throws {SfuRecorderError} `ERR_CLOSED` after {@link LocalStorage.close}.
+   */
   async listen(options: { port?: number; host?: string } = {}): Promise<LocalStorageServer> {
+    this.#assertOpen();
     const server = createServer(createSignedUrlHandler(this));
     const host = options.host ?? '127.0.0.1';
     await new Promise<void>((done, fail) => {
@@ -218,8 +244,41 @@ export class LocalStorage implements UploadDestination {
     });
     const { port } = server.address() as AddressInfo;
     const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    const handle = new LocalStorageServer(server, url, port, () => this.#servers.delete(handle));
+    if (this.#closed) {
+      // close() ran while the server was starting: it must not outlive the storage.
+      await handle.close();
+      throw closedError(`local storage at ${this.root}`);
+    }
+    this.#servers.add(handle);
     if (this.#baseUrl === undefined) this.baseUrl = url;
-    return new LocalStorageServer(server, url, port);
+    return handle;
+  }
+
+  /**
+   * Closes the servers {@link LocalStorage.listen} started (nothing else: the files stay, and a
+   * handler from {@link createSignedUrlHandler} mounted in your server keeps serving them).
+   * `closed` is true at once; calling it again (also while it runs) returns the same promise.
+   * Afterwards `upload`, `signUrl`, `signPath` and `listen` fail with `ERR_CLOSED`.
+   */
+  close(): Promise<void> {
+    if (this.#closing) return this.#closing;
+    this.#closed = true;
+    this.#closing = Promise.all([...this.#servers].map((server) => server.close())).then(() => undefined);
+    return this.#closing;
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw closedError(`local storage at ${this.root}`);
+  }
+
+  #canceled(key: string, signal: AbortSignal): UploadError {
+    return new UploadError('ERR_CANCELED', canceledError(`storing ${key}`, signal.reason).message, {
+      retryable: true,
+      destination: this.id,
+      key,
+      cause: signal.reason,
+    });
   }
 
   async #sign(key: string, expires: number): Promise<string> {
@@ -263,25 +322,35 @@ export class LocalStorageServer {
   readonly url: string;
   readonly port: number;
   readonly #server: Server;
+  readonly #onClosed: (() => void) | undefined;
   #closed = false;
+  #closing: Promise<void> | undefined;
 
   /** @internal Created by {@link LocalStorage.listen}. */
-  constructor(server: Server, url: string, port: number) {
+  constructor(server: Server, url: string, port: number, onClosed?: () => void) {
     this.#server = server;
     this.url = url;
     this.port = port;
+    this.#onClosed = onClosed;
   }
 
+  /** True from the moment {@link LocalStorageServer.close} is called. */
   get closed(): boolean {
     return this.#closed;
   }
 
-  /** Stops accepting connections and closes open ones. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  /**
+   * Stops accepting connections and closes open ones. `closed` is true at once; calling it
+   * again (also while it runs) returns the same promise.
+   */
+  close(): Promise<void> {
+    if (this.#closing) return this.#closing;
     this.#closed = true;
-    this.#server.closeAllConnections();
-    await new Promise<void>((done) => this.#server.close(() => done()));
+    this.#closing = new Promise<void>((done) => {
+      this.#server.close(() => done());
+      this.#server.closeAllConnections();
+    }).then(() => this.#onClosed?.());
+    return this.#closing;
   }
 }
 

@@ -63,6 +63,7 @@ export class PersistentQueue<Entry extends QueueEntry> {
   #timer: NodeJS.Timeout | undefined;
   #ready: Promise<void> | undefined;
   #closed = false;
+  #closing: Promise<void> | undefined;
 
   constructor(options: PersistentQueueOptions<Entry>) {
     this.#dir = options.dir;
@@ -119,25 +120,30 @@ export class PersistentQueue<Entry extends QueueEntry> {
     this.#checkIdle();
   }
 
-  /** Resolves when no entry is pending and nothing is in flight (or on close). */
+  /** Resolves when no entry is pending and nothing is in flight (or on close; at once after it). */
   async idle(): Promise<void> {
+    if (this.#closed) return;
     await this.resume();
-    if (this.#isIdle()) return;
+    if (this.#closed || this.#isIdle()) return;
     await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
   }
 
   /**
    * Stops: aborts attempts in flight with `reason` (their entries stay on disk as they
-   * were) and waits for them, and for tracked work, to unwind.
+   * were) and waits for them, and for tracked work, to unwind. `closed` is true at once;
+   * calling it again (also while it runs) returns the same promise.
    */
-  async close(reason?: unknown): Promise<void> {
-    if (this.#closed) return;
+  close(reason?: unknown): Promise<void> {
+    if (this.#closing) return this.#closing;
     this.#closed = true;
     clearTimeout(this.#timer);
-    for (const controller of [...this.#inFlight.values()]) controller.abort(reason);
-    while (this.#inFlight.size > 0) await new Promise((resolve) => setTimeout(resolve, 10));
-    await Promise.all(this.#background);
-    for (const resolve of this.#idleWaiters.splice(0)) resolve();
+    this.#closing = (async () => {
+      for (const controller of [...this.#inFlight.values()]) controller.abort(reason);
+      while (this.#inFlight.size > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+      await Promise.all(this.#background);
+      for (const resolve of this.#idleWaiters.splice(0)) resolve();
+    })();
+    return this.#closing;
   }
 
   /**

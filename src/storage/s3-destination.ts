@@ -7,7 +7,7 @@ import { DEFAULT_S3_REGION, type S3UploadConfig } from '../config/room-config.js
 import { redactString } from '../config/redact.js';
 import { revealSecret, type Secret } from '../config/secret.js';
 import { normaliseKeyPrefix } from '../config/key-prefix.js';
-import { InvalidConfigError } from '../errors.js';
+import { canceledError, InvalidConfigError } from '../errors.js';
 import {
   isRetryableUploadError,
   UploadError,
@@ -76,6 +76,7 @@ export class S3Destination implements UploadDestination {
   readonly #options: S3DestinationOptions;
   readonly #secrets: string[];
   #closed = false;
+  #closing: Promise<void> | undefined;
 
   /** Builds a destination from a validated room `upload` configuration. */
   static fromConfig(
@@ -148,7 +149,7 @@ export class S3Destination implements UploadDestination {
     }
   }
 
-  /** True once {@link S3Destination.close} was called. */
+  /** True from the moment {@link S3Destination.close} is called. */
   get closed(): boolean {
     return this.#closed;
   }
@@ -161,6 +162,10 @@ export class S3Destination implements UploadDestination {
   /**
    * Uploads the file (multipart when larger than the part size), confirms it with a HEAD
    * request, and presigns a GET URL.
+   *
+   * @throws {UploadError} `ERR_CLOSED` after {@link S3Destination.close} and `ERR_CANCELED`
+   *   when `signal` aborts (both retryable); the storage codes (`ERR_STORAGE_ACCESS_DENIED`,
+   *   `ERR_STORAGE_NO_SUCH_BUCKET`, ...) otherwise, with `retryable` saying whether to try again.
    */
   async upload(request: UploadRequest): Promise<UploadResult> {
     if (this.#closed) {
@@ -170,7 +175,7 @@ export class S3Destination implements UploadDestination {
         key: request.key,
       });
     }
-    request.signal?.throwIfAborted();
+    if (request.signal?.aborted) throw this.#toUploadError(request.signal.reason, request.key, request.signal);
     let size: number;
     try {
       size = (await stat(request.file)).size;
@@ -224,7 +229,7 @@ export class S3Destination implements UploadDestination {
         }
       }
     } catch (error) {
-      throw this.#toUploadError(error, request.key);
+      throw this.#toUploadError(error, request.key, request.signal);
     } finally {
       request.signal?.removeEventListener('abort', onAbort);
     }
@@ -244,18 +249,31 @@ export class S3Destination implements UploadDestination {
     return result;
   }
 
-  /** Destroys the client's connections (if this destination built the client). */
-  close(): void {
-    if (this.#closed) return;
+  /**
+   * Destroys the S3 client's connections if this destination built the client (a client
+   * passed in as `client` is left alone: it belongs to the caller). `closed` is true at once;
+   * calling it again returns the same promise. Uploads after it fail with `ERR_CLOSED`.
+   */
+  close(): Promise<void> {
+    if (this.#closing) return this.#closing;
     this.#closed = true;
     if (this.#ownsClient) this.#client.destroy();
+    this.#closing = Promise.resolve();
+    return this.#closing;
   }
 
   // Turns an SDK error into an UploadError whose message names the bucket and the cause,
   // never the credentials. The SDK error itself is not kept as `cause`: it carries the
   // signed request (Authorization header with the access key id).
-  #toUploadError(error: unknown, key: string): UploadError {
+  #toUploadError(error: unknown, key: string, signal?: AbortSignal): UploadError {
     if (error instanceof UploadError) return error;
+    if (signal?.aborted) {
+      return new UploadError('ERR_CANCELED', canceledError(`upload of ${this.locationOf(key)}`, signal.reason).message, {
+        retryable: true,
+        destination: this.id,
+        key,
+      });
+    }
     const e = (error ?? {}) as { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number } };
     const name = e.name ?? 'Error';
     const status = e.$metadata?.httpStatusCode;
@@ -265,7 +283,8 @@ export class S3Destination implements UploadDestination {
     const opts = { destination: this.id, key };
     switch (name) {
       case 'AbortError':
-        return new UploadError('ERR_UPLOAD_ABORTED', `upload of ${where} was aborted`, { ...opts, retryable: true });
+        // The SDK aborts only through our controller; the signal check above names why.
+        return new UploadError('ERR_CANCELED', `upload of ${where} was cancelled`, { ...opts, retryable: true });
       case 'NoSuchBucket':
         return new UploadError(
           'ERR_STORAGE_NO_SUCH_BUCKET',

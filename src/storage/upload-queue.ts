@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { rm, stat } from 'node:fs/promises';
-import { EventEmitter } from 'eventemitter3';
 import type { Logger } from '../config/logger.js';
 import { redact } from '../config/redact.js';
 import type { RetentionConfig } from '../config/room-config.js';
-import { SfuRecorderError } from '../errors.js';
+import { EnhancedEventEmitter } from '../enhanced-events.js';
+import { canceledError, closedError, SfuRecorderError } from '../errors.js';
 import { assertSafeKey } from './key-layout.js';
 import { PersistentQueue } from './persistent-queue.js';
 import { backoffDelay, DEFAULT_UPLOAD_RETRY, resolveRetryPolicy, type RetryPolicy } from './retry.js';
@@ -102,8 +102,12 @@ export interface EnqueueUpload {
  * retried with exponential backoff and jitter, across restarts, until the retry budget
  * runs out. A permanent error (access denied, no such bucket) ends it at once. Either way a
  * failed entry keeps its spool file. One process per outbox directory.
+ *
+ * A listener that throws is logged (`ERR_LISTENER`) and changes nothing: the entry is
+ * settled as if it had not. After {@link UploadQueue.close}, `enqueue`, `retryFailed`,
+ * `resume` and `registerDestination` fail with `ERR_CLOSED`; `list` still answers.
  */
-export class UploadQueue extends EventEmitter<UploadQueueEvents> {
+export class UploadQueue extends EnhancedEventEmitter<UploadQueueEvents> {
   readonly #queue: PersistentQueue<UploadEntry>;
   readonly #retry: RetryPolicy;
   readonly #logger: Logger;
@@ -111,12 +115,14 @@ export class UploadQueue extends EventEmitter<UploadQueueEvents> {
   readonly #destinations = new Map<string, UploadDestination>();
   readonly #rerun = new Set<string>();
   readonly #waitingForDestination = new Set<string>();
+  #closing: Promise<void> | undefined;
 
   constructor(options: UploadQueueOptions) {
     super();
     this.#retry = resolveRetryPolicy('retry', options.retry, DEFAULT_UPLOAD_RETRY);
     this.#logger = options.logger ?? {};
     this.#beforeSettle = options.beforeSettle;
+    this.setListenerErrorHandler((error, eventName) => this.#listenerFailed(error, eventName));
     this.#queue = new PersistentQueue<UploadEntry>({
       dir: options.dir,
       concurrency: options.concurrency ?? 2,
@@ -143,6 +149,7 @@ export class UploadQueue extends EventEmitter<UploadQueueEvents> {
    * previous process, which wait until their destination is registered).
    */
   registerDestination(destination: UploadDestination): void {
+    this.#assertOpen();
     const known = this.#destinations.get(destination.id);
     if (known === destination) return;
     this.#destinations.set(destination.id, destination);
@@ -154,7 +161,8 @@ export class UploadQueue extends EventEmitter<UploadQueueEvents> {
    * Loads the entries left in the outbox by a previous process and starts working on them.
    * Called by the first {@link UploadQueue.enqueue} too; calling it again does nothing.
    */
-  resume(): Promise<void> {
+  async resume(): Promise<void> {
+    this.#assertOpen();
     return this.#queue.resume();
   }
 
@@ -238,7 +246,7 @@ export class UploadQueue extends EventEmitter<UploadQueueEvents> {
   /**
    * Resolves when no entry is pending any more (each is stored or failed). With storage
    * down this waits until the retry budget runs out; an entry whose destination is never
-   * registered keeps it waiting (or until {@link UploadQueue.close}).
+   * registered keeps it waiting (or until {@link UploadQueue.close}; after it, at once).
    */
   idle(): Promise<void> {
     return this.#queue.idle();
@@ -246,12 +254,16 @@ export class UploadQueue extends EventEmitter<UploadQueueEvents> {
 
   /**
    * Stops: aborts uploads in flight (their entries stay pending on disk, without counting
-   * the aborted attempt) and waits for them to unwind. Destinations are not closed.
+   * the aborted attempt; the destination's signal carries an `ERR_CANCELED` reason) and waits
+   * for them to unwind. Destinations are not closed: they belong to the caller. `closed` is
+   * true at once; calling it again (also while it runs) returns the same promise.
    */
-  async close(): Promise<void> {
-    if (this.#queue.closed) return;
-    await this.#queue.close(new SfuRecorderError('ERR_CLOSED', 'upload queue closed'));
-    this.removeAllListeners();
+  close(): Promise<void> {
+    if (this.#closing) return this.#closing;
+    this.#closing = this.#queue.close(canceledError('the upload', closedError('the upload queue'))).then(() => {
+      this.removeAllListeners();
+    });
+    return this.#closing;
   }
 
   // A due pending entry can start once its destination is registered.
@@ -379,7 +391,12 @@ export class UploadQueue extends EventEmitter<UploadQueueEvents> {
   }
 
   #assertOpen(): void {
-    if (this.#queue.closed) throw new SfuRecorderError('ERR_CLOSED', 'upload queue is closed');
+    if (this.#queue.closed) throw closedError('the upload queue');
+  }
+
+  // A host's listener threw: the queue's bookkeeping already happened, so only tell the logger.
+  #listenerFailed(error: unknown, eventName: string): void {
+    this.#log('error', `a "${eventName}" listener of the upload queue threw`, { code: 'ERR_LISTENER', event: eventName, error });
   }
 
   #log(level: 'info' | 'warn' | 'error', message: string, fields: Record<string, unknown>): void {

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { EventEmitter } from 'eventemitter3';
+import { SfuRecorderError } from '../errors.js';
 import { FfmpegError } from '../ffmpeg/run.js';
 import { videoEncoderArgs, AUDIO_PAYLOAD_TYPE, VIDEO_PAYLOAD_TYPES } from './codecs.js';
 import type { SyntheticVideoCodec } from './rtp.js';
@@ -153,7 +154,7 @@ function even(n: number): number {
 /** Events of {@link FfmpegSource}. */
 export interface FfmpegSourceEvents {
   /** ffmpeg exited without being asked to (error carries the stderr tail), or could not start. */
-  error: [FfmpegError | Error];
+  error: [FfmpegError | SfuRecorderError];
   /** ffmpeg exited (asked to or not). */
   exit: [code: number | null, signal: NodeJS.Signals | null];
 }
@@ -204,7 +205,9 @@ export class FfmpegSource extends EventEmitter<FfmpegSourceEvents> {
     super();
     this.args = args;
     installExitHook();
-    if (!existsSync(ffmpegPath)) throw new Error(`${label}: ffmpeg not found at ${ffmpegPath} (set ffmpegPath or SFU_RECORDER_FFMPEG)`);
+    if (!existsSync(ffmpegPath)) {
+      throw new SfuRecorderError('ERR_FFMPEG_MISSING', `${label}: ffmpeg not found at ${ffmpegPath} (set ffmpegPath or SFU_RECORDER_FFMPEG)`);
+    }
     this.#child =
       process.platform === 'win32'
         ? spawn(ffmpegPath, args, { stdio: ['ignore', 'ignore', 'pipe'] })
@@ -226,7 +229,9 @@ export class FfmpegSource extends EventEmitter<FfmpegSourceEvents> {
       this.#child.once('error', (error) => {
         live.delete(this.#child);
         this.#exited = true;
-        if (!this.#stopping) this.emit('error', new Error(`${label}: could not start ffmpeg at ${ffmpegPath}: ${error.message}`, { cause: error }));
+        if (!this.#stopping) {
+          this.emit('error', new SfuRecorderError('ERR_FFMPEG_MISSING', `${label}: could not start ffmpeg at ${ffmpegPath}: ${error.message}`, { cause: error }));
+        }
         resolve();
       });
       this.#child.once('exit', (code, signal) => {
@@ -234,7 +239,9 @@ export class FfmpegSource extends EventEmitter<FfmpegSourceEvents> {
         this.#child.stdin?.destroy();
         this.#exited = true;
         if (partial) this.#stderr.push(partial);
-        if (!this.#stopping && !(options.finite && code === 0)) this.emit('error', new FfmpegError(label, args, code ?? undefined, this.stderrTail));
+        if (!this.#stopping && !(options.finite && code === 0)) {
+          this.emit('error', new FfmpegError(label, args, { exitCode: code ?? undefined, signal: signal ?? undefined, stderrTail: this.stderrTail }));
+        }
         this.emit('exit', code, signal);
         resolve();
       });

@@ -1,6 +1,7 @@
 import dgram from 'node:dgram';
 import { randomInt } from 'node:crypto';
 import type { types as mediasoupTypes } from 'mediasoup';
+import { SfuRecorderError } from '../errors.js';
 import { producerCodec } from './codecs.js';
 import {
   fixVp9InterPictureBit,
@@ -134,7 +135,7 @@ export class TrackSender {
 
   /** Produces (again). The previous producer, if any, must have been stopped. */
   async start(options: { appData: Record<string, unknown>; cname: string; paused?: boolean }): Promise<mediasoupTypes.Producer> {
-    if (this.#producer || this.#starting) throw new Error(`${this.kind} track is already started`);
+    if (this.#producer || this.#starting) throw new SfuRecorderError('ERR_INVALID_STATE', `${this.kind} track is already started`);
     this.#starting = true;
     try {
       const ssrc = randomSsrc();

@@ -1,8 +1,9 @@
-import { existsSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli.js';
+import { sessionPaths } from '../../src/spool/layout.js';
 import { createSyntheticSession, scratchDir } from '../helpers/compose-session.js';
 
 function capture() {
@@ -45,6 +46,32 @@ describe('sfu-recorder compose (CLI)', () => {
     c = capture();
     expect(await runCli(['compose', join(dir, 'nope')], c.io)).toBe(1);
     expect(c.out.stderr).toMatch(/ERR_COMPOSE_SOURCE_MISSING: .*nope.*timeline\.jsonl/);
+  });
+
+  it('tells a bad option value by its flag, as bad usage', async () => {
+    const c = capture();
+    expect(await runCli(['compose', join(dir, 'session'), '--width', '641'], c.io)).toBe(2);
+    expect(c.out.stderr).toBe('--width must be an even integer from 16 to 8192 (got 641)\n');
+  });
+
+  it('reports a failure as one line with its code, without ffmpeg\'s whole stderr', async () => {
+    const broken = join(dir, 'broken');
+    cpSync(join(dir, 'session'), broken, { recursive: true });
+    const mp4 = sessionPaths.streamFile(broken, 'peer-a', 'peer-a-s1');
+    const json = sessionPaths.streamResult(broken, 'peer-a', 'peer-a-s1');
+    writeFileSync(json, JSON.stringify({ ...JSON.parse(readFileSync(json, 'utf8')), file: mp4 }));
+    writeFileSync(mp4, Buffer.alloc(4096, 7));
+    const c = capture();
+    expect(await runCli(['compose', broken, '--quiet'], c.io)).toBe(1);
+    const lines = c.out.stderr.trimEnd().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^sfu-recorder compose failed: ERR_COMPOSE_SOURCE_BROKEN: .*peer-a-s1.*Invalid data found/);
+  });
+
+  it('exits 130 when interrupted, saying so', async () => {
+    const c = capture();
+    expect(await runCli(['compose', join(dir, 'session'), '--quiet'], c.io, AbortSignal.abort())).toBe(130);
+    expect(c.out.stderr).toBe('sfu-recorder compose interrupted: no composite was written\n');
   });
 
   it('runs as a command', async () => {

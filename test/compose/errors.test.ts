@@ -2,6 +2,8 @@ import { cpSync, existsSync, readFileSync, readdirSync, rmSync, unlinkSync, writ
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Compositor, composeSession, CompositeSourceError } from '../../src/compose/index.js';
+import { InvalidConfigError, SfuRecorderError } from '../../src/errors.js';
+import { FfmpegError } from '../../src/ffmpeg/index.js';
 import { sessionPaths } from '../../src/spool/layout.js';
 import { createSyntheticSession, scratchDir } from '../helpers/compose-session.js';
 
@@ -85,8 +87,51 @@ describe('composite failures, cancellation and re-runs', () => {
     const compositor = new Compositor({ ...SMALL, maxSegmentMs: 1000, concurrency: 1 });
     compositor.on('segment', () => controller.abort());
     const error = await compositor.compose(dir, { signal: controller.signal }).catch((e: unknown) => e);
-    expect(error).toMatchObject({ name: 'AbortError' });
+    // A cancellation is one of ours (ERR_CANCELED, isCanceled) and still reads as an AbortError.
+    expect(error).toBeInstanceOf(SfuRecorderError);
+    expect(error).toMatchObject({ code: 'ERR_CANCELED', isCanceled: true, name: 'AbortError' });
     expect(readdirSync(join(dir, 'composite'))).toEqual([]);
+  });
+
+  it('refuses to start on an already aborted signal, writing nothing', async () => {
+    const dir = copy();
+    const error = await composeSession(dir, { ...SMALL, signal: AbortSignal.abort() }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'ERR_CANCELED', isCanceled: true });
+    expect(existsSync(join(dir, 'composite'))).toBe(false);
+  });
+
+  it('names the broken stream by file when ffmpeg fails reading it mid-segment, in one line', async () => {
+    const dir = copy();
+    const mp4 = sessionPaths.streamFile(dir, 'peer-b', 'peer-b-s1');
+    const json = sessionPaths.streamResult(dir, 'peer-b', 'peer-b-s1');
+    writeFileSync(json, JSON.stringify({ ...JSON.parse(readFileSync(json, 'utf8')), file: mp4 }));
+    const compositor = new Compositor({ ...SMALL, concurrency: 1 });
+    // The probe passes on the intact file; the file is broken once encoding has begun.
+    compositor.on('plan', () => writeFileSync(mp4, Buffer.alloc(4096, 7)));
+    const error = await compositor.compose(dir).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CompositeSourceError);
+    expect(error).toMatchObject({ code: 'ERR_COMPOSE_SOURCE_BROKEN', file: mp4 });
+    const message = (error as Error).message;
+    expect(message.split('\n')).toHaveLength(1);
+    expect(message).toContain('peer-b-s1');
+    // The cause is ffmpeg's own error, with the whole stderr tail for the logs.
+    expect((error as Error).cause).toBeInstanceOf(FfmpegError);
+    expect(((error as Error).cause as FfmpegError).stderrTail).toContain(mp4);
+  });
+
+  it('reports a custom layout that throws or returns garbage as a compose failure, not a TypeError', async () => {
+    const dir = copy();
+    const throwing = await composeSession(dir, {
+      ...SMALL,
+      layout: () => {
+        throw new Error('layout bug');
+      },
+    }).catch((e: unknown) => e);
+    expect(throwing).toMatchObject({ code: 'ERR_COMPOSE_FAILED' });
+    expect((throwing as Error).message).toContain('layout bug');
+    const garbage = await composeSession(dir, { ...SMALL, layout: (() => 42) as never }).catch((e: unknown) => e);
+    expect(garbage).toBeInstanceOf(InvalidConfigError);
+    expect(garbage).toMatchObject({ field: 'layout' });
   });
 
   it('re-runs from what is on disk and replaces the previous composite', async () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { escapeFilterValue, fillers, segmentArgs } from '../../src/compose/filtergraph.js';
+import { parseHexColour } from '../../src/compose/colours.js';
+import { escapeFilterValue, fillers, segmentArgs, x264Args } from '../../src/compose/filtergraph.js';
 import {
   defaultLayout,
   gridLayout,
@@ -340,5 +341,21 @@ describe('TimeMap', () => {
     expect(map.toOutput(8_000)).toBe(5_000);
     expect(map.toWall(2_000)).toBe(3_000);
     expect(map.toWall(4_500)).toBe(7_500);
+  });
+});
+
+describe('bad arguments are typed errors', () => {
+  const plan = (over: Partial<Parameters<typeof planComposition>[0]>) =>
+    planComposition({ events: [], streams: [], layout: gridLayout, width: W, height: H, fps: 30, ...over });
+
+  it('a bad frame rate or size is ERR_INVALID_ARGUMENT, an empty session ERR_COMPOSE_EMPTY', () => {
+    expect(() => plan({ fps: 0 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringContaining('fps') }));
+    expect(() => plan({ width: 1 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringContaining('1x720') }));
+    expect(() => plan({})).toThrow(expect.objectContaining({ code: 'ERR_COMPOSE_EMPTY' }));
+  });
+
+  it('a colour that is not #RRGGBB is ERR_INVALID_ARGUMENT, a bad bitrate names the field', () => {
+    expect(() => parseHexColour('red')).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+    expect(() => x264Args({ fps: 30, preset: 'ultrafast', bitrate: 'fast' })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_CONFIG', field: 'bitrate' }));
   });
 });

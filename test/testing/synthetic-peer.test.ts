@@ -169,6 +169,7 @@ describe('SyntheticPeer', () => {
     expect(dave.transport.closed).toBe(true);
     await waitFor('ffmpeg to exit', () => !alive(pid), 3000);
     expect(() => dave.stopTrack('video')).toThrow(/after close/);
+    await expect(dave.pause('video')).rejects.toMatchObject({ code: 'ERR_CLOSED' });
   });
 
   it('audio-only and video-only peers', async () => {

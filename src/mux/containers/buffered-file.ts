@@ -1,4 +1,5 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
+import { closedError } from '../../errors.js';
 
 /**
  * A write-only file with a small in-memory buffer, written synchronously in
@@ -53,7 +54,7 @@ export class BufferedFile {
   }
 
   #requireFd(): number {
-    if (this.#fd === undefined) throw new Error(`${this.path} is closed`);
+    if (this.#fd === undefined) throw closedError(this.path);
     return this.#fd;
   }
 }

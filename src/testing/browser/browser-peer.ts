@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { types as ms } from 'mediasoup';
-import { SfuRecorderError } from '../../errors.js';
+import { closedError, SfuRecorderError } from '../../errors.js';
 import { generateSyncMedia, type SyncMediaFiles } from './sync-media.js';
 import type { PageApi, PageProduceOptions, PageSignal } from './protocol.js';
 import { UdpRelay, type UdpRelayOptions } from './udp-relay.js';
@@ -86,6 +86,7 @@ export class BrowserPeer {
   #relay: UdpRelay | undefined;
   #connected: Promise<void> | undefined;
   #closed = false;
+  #closing: Promise<void> | undefined;
 
   private constructor(options: BrowserPeerOptions, browser: { close(): Promise<void> }, page: PageHandle, server: Server) {
     this.#options = options;
@@ -137,6 +138,7 @@ export class BrowserPeer {
 
   /** Creates the WebRtcTransport and the page's send transport (connected on the first produce). */
   async connect(): Promise<void> {
+    this.#assertOpen();
     const { router, listenIp = '127.0.0.1' } = this.#options;
     const transport = await router.createWebRtcTransport({
       listenInfos: [{ protocol: 'udp', ip: listenIp }],
@@ -169,7 +171,8 @@ export class BrowserPeer {
 
   /** Resolves when the current transport's DTLS handshake completed. */
   async connected(timeoutMs = 15_000): Promise<void> {
-    if (!this.#connected) throw new Error('connect() first');
+    this.#assertOpen();
+    if (!this.#connected) throw new SfuRecorderError('ERR_INVALID_STATE', `peer ${this.peerId}: connected() before connect()`);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new SfuRecorderError('ERR_BROWSER_DTLS', `peer ${this.peerId}: DTLS not connected after ${timeoutMs} ms`)), timeoutMs);
@@ -247,13 +250,30 @@ export class BrowserPeer {
     return producers;
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  /** True from the moment {@link close} is called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Closes the transport, the relay, Chromium and the page server. `closed` is true at once;
+   * calling it again (also while it runs) returns the same promise. Calls after it reject
+   * with `ERR_CLOSED`.
+   */
+  close(): Promise<void> {
+    if (this.#closing) return this.#closing;
     this.#closed = true;
-    this.#transport?.close();
-    this.#relay?.close();
-    await this.#browser.close().catch(() => undefined);
-    this.#server.close();
+    this.#closing = (async () => {
+      this.#transport?.close();
+      this.#relay?.close();
+      await this.#browser.close().catch(() => undefined);
+      this.#server.close();
+    })();
+    return this.#closing;
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw closedError(`browser peer ${this.peerId}`);
   }
 
   async #onSignal(message: PageSignal): Promise<unknown> {
@@ -275,11 +295,20 @@ export class BrowserPeer {
     }
   }
 
-  #call<K extends keyof PageApi>(method: K, ...args: Parameters<PageApi[K]>): Promise<Awaited<ReturnType<PageApi[K]>>> {
-    return this.#page.evaluate(
-      ([name, params]) => (globalThis as unknown as { sfuPeer: Record<string, (...a: unknown[]) => unknown> }).sfuPeer[name]!(...params),
-      [method, args] as const,
-    ) as Promise<Awaited<ReturnType<PageApi[K]>>>;
+  // Errors thrown in the page (plain Errors, see page.ts) come back through Playwright and
+  // are translated here, so none leaves the peer bare.
+  async #call<K extends keyof PageApi>(method: K, ...args: Parameters<PageApi[K]>): Promise<Awaited<ReturnType<PageApi[K]>>> {
+    if (this.#closed) throw closedError(`browser peer ${this.peerId}`);
+    try {
+      return (await this.#page.evaluate(
+        ([name, params]) => (globalThis as unknown as { sfuPeer: Record<string, (...a: unknown[]) => unknown> }).sfuPeer[name]!(...params),
+        [method, args] as const,
+      )) as Awaited<ReturnType<PageApi[K]>>;
+    } catch (error) {
+      if (this.#closed) throw closedError(`browser peer ${this.peerId}`);
+      const message = error instanceof Error ? (error.message.split('\n')[0] ?? '') : String(error);
+      throw new SfuRecorderError('ERR_INVALID_STATE', `browser peer ${this.peerId}: ${method}() failed in the page: ${message}`, { cause: error });
+    }
   }
 }
 

@@ -14,6 +14,9 @@ declare global {
   }
 }
 
+// The errors below are plain Errors on purpose: this runs in Chromium, where the library's
+// classes do not exist. They never reach a caller as such: BrowserPeer's #call turns each
+// into an SfuRecorderError (ERR_INVALID_STATE) naming the step.
 const producers = new Map<string, { producer: types.Producer; track: MediaStreamTrack }>();
 let device: Device | undefined;
 let transport: types.Transport | undefined;
