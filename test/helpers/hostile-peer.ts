@@ -31,6 +31,8 @@ export interface HostilePeerOptions {
   sequenceStart?: Partial<Record<'audio' | 'video', number>>;
   /** Wait this long after producing before sending (default 500 ms: the recorder's taps are ready by then). */
   startDelayMs?: number;
+  /** Resolves once the recorder captures this many tracks of the peer; sending starts then (instead of `startDelayMs`). */
+  whenRecording?: (tracks: number) => Promise<void>;
 }
 
 const CLOCK = { audio: 48_000, video: 90_000 } as const;
@@ -92,7 +94,8 @@ export class HostilePeer {
       const tsBase = options.timestampStart?.[kind] ?? randomSsrc();
       tracks.set(kind, { ssrc, seq: options.sequenceStart?.[kind] ?? randomSsrc() & 0xffff, tsBase, sent: 0, lastTs: tsBase, index: 0 });
     }
-    await new Promise((resolve) => setTimeout(resolve, options.startDelayMs ?? 500));
+    // Media sent before the recorder taps the producer would be lost to the test, not the recorder.
+    await (options.whenRecording ? options.whenRecording(kinds.length) : new Promise((resolve) => setTimeout(resolve, options.startDelayMs ?? 500)));
     const packets = capture.packets;
     const start = performance.now();
     let next = 0;

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { types as ms } from 'mediasoup';
 import { SfuRecorder, type RecordingStoredEvent } from '../../src/index.js';
-import { finaliseStream } from '../../src/mux/index.js';
+import { finaliseStream, listSessionStreams } from '../../src/mux/index.js';
 import type { FinalisedStream } from '../../src/mux/stream-result.js';
 import { sessionPaths } from '../../src/spool/layout.js';
 import { captureSyntheticMedia, SyntheticPeer, type RtpCapture } from '../../src/testing/index.js';
@@ -180,9 +180,25 @@ describe('hostile media through real producers', () => {
     recorder.on('error', (error) => recorderErrors.push(error));
     const room = await recorder.enableRoom({ roomId: 'hostile', router, recording: { composite: false } });
     const healthy = await SyntheticPeer.create(router, { peerId: 'healthy', video: { codec: 'VP8', ...VIDEO } });
+    // Each hostile peer sends its one pass of media once the recorder has tapped its tracks.
+    const whenRecording = (peerId: string) => async (tracks: number) => {
+      for (;;) {
+        const dir = room.sessionId ? join(recorder.spoolDir, 'hostile', room.sessionId) : undefined;
+        if (dir && (listSessionStreams(dir).find((s) => s.peerId === peerId)?.tracks.length ?? 0) >= tracks) return;
+        await sleep(20);
+      }
+    };
     const hostile = await Promise.all(
       cases.map(({ peerId, capture, audio, video, timestampStart, sequenceStart }) =>
-        HostilePeer.create(router, { peerId, capture: capture(), ...(audio ? { audio } : {}), ...(video ? { video } : {}), ...(timestampStart ? { timestampStart } : {}), ...(sequenceStart ? { sequenceStart } : {}) }),
+        HostilePeer.create(router, {
+          peerId,
+          capture: capture(),
+          whenRecording: whenRecording(peerId),
+          ...(audio ? { audio } : {}),
+          ...(video ? { video } : {}),
+          ...(timestampStart ? { timestampStart } : {}),
+          ...(sequenceStart ? { sequenceStart } : {}),
+        }),
       ),
     );
     await Promise.all(hostile.map((peer) => peer.whenDone()));
