@@ -28,6 +28,9 @@ export type CaptureEvent =
       bytesWritten?: number;
       received?: number;
       unrouted?: number;
+      /** The capture thread's longest event-loop delay and garbage-collection pause so far (ms). */
+      longestStallMs?: number;
+      longestGcPauseMs?: number;
     }
   | { op: 'journal-error'; socketId: number; ssrc: number; message: string }
   /** A video track lost packets that were not recovered: it needs a keyframe to decode again. */
