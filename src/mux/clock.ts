@@ -206,7 +206,7 @@ export class ArrivalAnchorCollector {
   readonly #clockRate: number;
   readonly #envelopeMs: number;
   readonly #anchors: ClockAnchor[] = [];
-  /** Samples whose second after is not complete yet, oldest first. */
+  /** Samples whose envelope after them is not complete yet, oldest first. */
   readonly #pending: ArrivalSample[] = [];
   /** Deques with increasing offsets, so the front is the least delay before / after the packet being estimated. */
   readonly #before: ArrivalSample[] = [];
