@@ -28,6 +28,9 @@ export type CaptureEvent =
       bytesWritten?: number;
       received?: number;
       unrouted?: number;
+      /** The capture thread's longest event-loop delay and garbage-collection pause so far (ms). */
+      longestStallMs?: number;
+      longestGcPauseMs?: number;
     }
   | { op: 'journal-error'; socketId: number; ssrc: number; message: string }
   /** The journal's disk is full: packets wait in memory (and beyond a bound are dropped) until space returns. */

@@ -9,6 +9,13 @@ import type { JournalHeader } from './journal.js';
 type Reply = Extract<CaptureEvent, { op: 'reply' }>;
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
+/**
+ * The receive buffer each capture socket asks for: about half a second of 100 peers at
+ * ~1 Mbps. Linux caps the request at `net.core.rmem_max` (and reports twice what it
+ * allows, the other half being its own bookkeeping).
+ */
+export const DEFAULT_RECEIVE_BUFFER_BYTES = 8 * 1024 * 1024;
+
 /** Options of {@link CaptureThread.start}. */
 export interface CaptureThreadOptions {
   /** How often journals are flushed to the OS (what a `kill -9` can lose). Default 100 ms. */
@@ -39,6 +46,7 @@ export class CaptureThread extends EnhancedEventEmitter<CaptureThreadEvents> {
   #nextId = 1;
   #closed = false;
   #failure: Error | undefined;
+  #receiveBufferWarned = false;
 
   private constructor(worker: Worker) {
     super();
@@ -65,15 +73,21 @@ export class CaptureThread extends EnhancedEventEmitter<CaptureThreadEvents> {
     return this.#failure !== undefined;
   }
 
-  /** Binds a new UDP socket on the capture thread (ephemeral port). */
+  /**
+   * Binds a new UDP socket on the capture thread (ephemeral port). When the kernel grants
+   * less receive buffer than asked for, a process warning (`SFU_RECORDER_RECEIVE_BUFFER`,
+   * once per capture thread) says so and how to raise the limit: a smaller buffer is what
+   * makes a short stall of the capture thread lose packets.
+   */
   async openSocket(options: { ip?: string; receiveBufferBytes?: number } = {}): Promise<CaptureSocket> {
-    const reply = await this.request({
-      op: 'bind',
-      ip: options.ip ?? '127.0.0.1',
-      // Capped by net.core.rmem_max; the kernel reports what it granted.
-      receiveBufferBytes: options.receiveBufferBytes ?? 8 * 1024 * 1024,
-    });
-    return new CaptureSocket(this, reply.socketId!, { ip: reply.ip!, port: reply.port! }, reply.receiveBufferBytes!);
+    const requested = options.receiveBufferBytes ?? DEFAULT_RECEIVE_BUFFER_BYTES;
+    const reply = await this.request({ op: 'bind', ip: options.ip ?? '127.0.0.1', receiveBufferBytes: requested });
+    const socket = new CaptureSocket(this, reply.socketId!, { ip: reply.ip!, port: reply.port! }, reply.receiveBufferBytes!, requested);
+    if (socket.receiveBufferCapped && !this.#receiveBufferWarned) {
+      this.#receiveBufferWarned = true;
+      warnReceiveBufferCapped(requested, socket.receiveBufferBytes);
+    }
+    return socket;
   }
 
   /** Stops the thread. Sockets still open are closed without flushing: close them first. */
@@ -144,6 +158,35 @@ export interface JournalCallbacks {
   onFault?: (fault: JournalFault) => void;
 }
 
+/** What {@link CaptureSocket.stats} reports. */
+export interface CaptureSocketStats {
+  received: number;
+  unrouted: number;
+  /** The capture thread's longest event-loop delay so far (ms, 10 ms resolution). */
+  longestStallMs: number;
+  /** The capture thread's longest garbage-collection pause so far (ms). */
+  longestGcPauseMs: number;
+}
+
+/**
+ * Whether a granted receive buffer is smaller than asked for. Linux doubles what it grants
+ * (half is bookkeeping), so there the grant must reach twice the request.
+ */
+export function isReceiveBufferCapped(requestedBytes: number, grantedBytes: number, platform: NodeJS.Platform = process.platform): boolean {
+  return grantedBytes < (platform === 'linux' ? 2 * requestedBytes : requestedBytes);
+}
+
+function warnReceiveBufferCapped(requestedBytes: number, grantedBytes: number): void {
+  const mib = (bytes: number) => `${Math.round((bytes / 1048576) * 10) / 10} MiB`;
+  const usable = process.platform === 'linux' ? grantedBytes / 2 : grantedBytes;
+  process.emitWarning(
+    `sfu-recorder: capture sockets asked for ${mib(requestedBytes)} of receive buffer and the kernel granted ${mib(usable)}; ` +
+      'more traffic than that, queued while the capture thread is held up, is lost' +
+      (process.platform === 'linux' ? ` (raise net.core.rmem_max: sysctl -w net.core.rmem_max=${requestedBytes})` : ''),
+    { code: 'SFU_RECORDER_RECEIVE_BUFFER' },
+  );
+}
+
 /** A journal being written on the capture thread. */
 export interface CaptureJournal {
   readonly path: string;
@@ -165,17 +208,20 @@ export class CaptureSocket {
   readonly #callbacks = new Map<number, JournalCallbacks>();
   /** Where the PlainTransport must send. */
   readonly address: { ip: string; port: number };
-  /** The receive buffer the kernel actually granted. */
+  /** The receive buffer the kernel actually granted (`getRecvBufferSize()`; Linux reports twice the usable size). */
   readonly receiveBufferBytes: number;
+  /** The receive buffer asked for. */
+  readonly receiveBufferRequestedBytes: number;
   #closed = false;
   #error: Error | undefined;
 
   /** @internal Use {@link CaptureThread.openSocket}. */
-  constructor(thread: CaptureThread, socketId: number, address: { ip: string; port: number }, receiveBufferBytes: number) {
+  constructor(thread: CaptureThread, socketId: number, address: { ip: string; port: number }, receiveBufferBytes: number, requestedBytes = receiveBufferBytes) {
     this.#thread = thread;
     this.#socketId = socketId;
     this.address = address;
     this.receiveBufferBytes = receiveBufferBytes;
+    this.receiveBufferRequestedBytes = requestedBytes;
     thread.listen(socketId, (event) => {
       switch (event.op) {
         case 'journal-error': {
@@ -205,6 +251,11 @@ export class CaptureSocket {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** True when the kernel granted less receive buffer than asked for (`net.core.rmem_max` on Linux). */
+  get receiveBufferCapped(): boolean {
+    return isReceiveBufferCapped(this.receiveBufferRequestedBytes, this.receiveBufferBytes);
   }
 
   /** Set when the socket itself failed. */
@@ -242,10 +293,19 @@ export class CaptureSocket {
     };
   }
 
-  /** Packets received in total, and those for no open journal. */
-  async stats(): Promise<{ received: number; unrouted: number }> {
+  /**
+   * Packets received in total, those for no open journal, and what the capture thread
+   * saw of itself: its longest event-loop stall and garbage-collection pause since it
+   * started (what decides whether the receive buffer overflows).
+   */
+  async stats(): Promise<CaptureSocketStats> {
     const reply = await this.#thread.request({ op: 'stats', socketId: this.#socketId });
-    return { received: reply.received ?? 0, unrouted: reply.unrouted ?? 0 };
+    return {
+      received: reply.received ?? 0,
+      unrouted: reply.unrouted ?? 0,
+      longestStallMs: reply.longestStallMs ?? 0,
+      longestGcPauseMs: reply.longestGcPauseMs ?? 0,
+    };
   }
 
   /** Closes the socket and every journal still open (everything received is written). */

@@ -6,6 +6,7 @@
  * messages in `capture-protocol.ts`.
  */
 import { createSocket, type Socket } from 'node:dgram';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { CaptureEvent, CaptureRequest, CaptureWorkerData } from './capture-protocol.js';
 import { JournalRecordKind, JournalWriter, monotonicMs } from './journal.js';
@@ -31,6 +32,14 @@ const sockets = new Map<number, BoundSocket>();
 let nextSocketId = 1;
 
 const send = (event: CaptureEvent): void => port.postMessage(event);
+
+// How long this thread ever left its sockets unread: the kernel buffers that long a backlog, no longer.
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+loopDelay.enable();
+let longestGcPauseMs = 0;
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) longestGcPauseMs = Math.max(longestGcPauseMs, entry.duration);
+}).observe({ entryTypes: ['gc'] });
 
 function deliver(bound: BoundSocket, ssrc: number, kind: JournalRecordKind, packet: Buffer, arrival: number): void {
   const journal = bound.journals.get(ssrc);
@@ -84,7 +93,12 @@ async function handle(request: CaptureRequest): Promise<Omit<Extract<CaptureEven
       return bind(request.ip, request.receiveBufferBytes);
     case 'open': {
       const bound = socketOf(request.socketId);
-      bound.journals.set(request.header.ssrc, new JournalWriter(request.path, request.header, { flushIntervalMs: options.flushIntervalMs }));
+      const journal = await JournalWriter.create(request.path, request.header, { flushIntervalMs: options.flushIntervalMs });
+      if (!sockets.has(request.socketId)) {
+        await journal.close();
+        throw new Error(`capture socket ${request.socketId} was closed while its journal opened`);
+      }
+      bound.journals.set(request.header.ssrc, journal);
       if (request.header.kind === 'video') bound.lossWatches.set(request.header.ssrc, new LossWatch(options.lossRecoveryMs));
       return {};
     }
@@ -100,7 +114,9 @@ async function handle(request: CaptureRequest): Promise<Omit<Extract<CaptureEven
     }
     case 'stats': {
       const bound = socketOf(request.socketId);
-      return { received: bound.received, unrouted: bound.unrouted };
+      // The histogram reports nanoseconds; a loop that never waited reports 0 (not its initial max).
+      const longestStallMs = loopDelay.count > 0 ? Math.round(loopDelay.max / 1e5) / 10 : 0;
+      return { received: bound.received, unrouted: bound.unrouted, longestStallMs, longestGcPauseMs: Math.round(longestGcPauseMs * 10) / 10 };
     }
     case 'unbind': {
       const bound = sockets.get(request.socketId);

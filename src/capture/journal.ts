@@ -1,4 +1,4 @@
-import { closeSync, openSync, readSync, write, fsyncSync, close as closeFd } from 'node:fs';
+import { closeSync, open as openFd, openSync, readSync, write, fsync, close as closeFd } from 'node:fs';
 import { SfuRecorderError } from '../errors.js';
 
 /**
@@ -63,10 +63,18 @@ export function monotonicMs(): number {
   return Number(process.hrtime.bigint()) / 1e6;
 }
 
+/** Options of {@link JournalWriter}. */
+export interface JournalWriterOptions {
+  /** How often what was appended is handed to the OS (what a `kill -9` can lose). Default 100 ms. */
+  flushIntervalMs?: number;
+}
+
 /**
  * Appends packets to a journal. Packets are batched in memory and written
  * asynchronously at least every `flushIntervalMs` (default 100 ms), so a `kill -9`
- * loses at most that much.
+ * loses at most that much. Nothing but the copy into memory happens on the caller's
+ * thread: opening ({@link JournalWriter.create}), writing, fsync and closing go to the
+ * libuv thread pool, so a slow disk never holds up the capture thread's socket reads.
  */
 export class JournalWriter {
   readonly path: string;
@@ -87,10 +95,21 @@ export class JournalWriter {
   #blockedAt = 0;
   #droppedPackets = 0;
 
-  constructor(path: string, header: JournalHeader, options: { flushIntervalMs?: number } = {}) {
+  /** Creates the journal file (it must not exist) without blocking the thread, and writes its header. */
+  static async create(path: string, header: JournalHeader, options: JournalWriterOptions = {}): Promise<JournalWriter> {
+    const fd = await new Promise<number>((resolve, reject) => openFd(path, 'wx', (error, opened) => (error ? reject(error) : resolve(opened))));
+    return new JournalWriter(path, header, options, fd);
+  }
+
+  /**
+   * Creates the journal file (it must not exist) and writes its header. Without `fd` the
+   * file is opened synchronously: fine for tools and tests; the capture thread uses
+   * {@link JournalWriter.create}.
+   */
+  constructor(path: string, header: JournalHeader, options: JournalWriterOptions = {}, fd?: number) {
     this.path = path;
     this.header = header;
-    this.#fd = openSync(path, 'wx');
+    this.#fd = fd ?? openSync(path, 'wx');
     const json = Buffer.from(JSON.stringify(header), 'utf8');
     const lead = Buffer.alloc(12);
     JOURNAL_MAGIC.copy(lead, 0);
@@ -168,11 +187,8 @@ export class JournalWriter {
       await new Promise<void>((resolve) => this.#drainWaiters.push(resolve));
       if (!this.#blockedBy) this.#flush();
     }
-    try {
-      fsyncSync(this.#fd);
-    } catch {
-      // fsync can fail on some filesystems (tmpfs on old kernels); the data is written.
-    }
+    // An error from fsync (some filesystems refuse it) is ignored: the data is written.
+    await new Promise<void>((resolve) => fsync(this.#fd, () => resolve()));
     await new Promise<void>((resolve) => closeFd(this.#fd, () => resolve()));
   }
 

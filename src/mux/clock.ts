@@ -5,7 +5,7 @@ import { rtpTimestampDiff } from './rtp.js';
  * monotonic clock: RTP timestamp `rtpTimestamp` happened at `monoMs`.
  */
 export interface ClockAnchor {
-  /** When the anchor became known (arrival of the SR, or of the packet it came from). */
+  /** When the anchor became known: the arrival of its packet (or report). Anchors are kept in this order. */
   arrivalMono: number;
   rtpTimestamp: number;
   monoMs: number;
@@ -13,8 +13,6 @@ export interface ClockAnchor {
 
 /** Options for {@link TrackClock}. */
 export interface TrackClockOptions {
-  /** How many neighbouring anchors, centred on each one, are median-filtered (default 9). */
-  smoothing?: number;
   /**
    * A mapped time further than this from the packet's arrival means the RTP
    * timestamps jumped (default 1000 ms); such frames are placed by arrival instead.
@@ -23,8 +21,8 @@ export interface TrackClockOptions {
 }
 
 /**
- * How fast the mapping may move against the media, as a fraction of elapsed time: 5 %
- * keeps 30 fps frames at least 31 ms apart while a step in the reports is slewed out.
+ * How fast the mapping may move back against the media, as a fraction of elapsed time:
+ * 5 % keeps 30 fps frames at least 31 ms apart while the delay falls.
  */
 const MAX_SLEW_RATE = 0.05;
 
@@ -40,17 +38,18 @@ interface FilteredAnchor {
 }
 
 /**
- * Maps a track's RTP timestamps onto the recorder's monotonic clock.
+ * Maps a track's RTP timestamps onto the recorder's monotonic clock, through anchors
+ * (normally the lower envelope of the track's arrivals, from {@link ArrivalAnchorCollector}).
  *
- * The anchors are mediasoup's sender reports when the journal has any, otherwise
- * anchors derived from arrival times ({@link ArrivalAnchorCollector}). Finalisation has all
- * of a track's anchors, so each anchor's offset is the median of its neighbours on
- * both sides: a biased report (the first ones often are, taken while a keyframe is
- * paced out) is outvoted by the later ones instead of ruling the first seconds alone.
- * Between anchors the offset is interpolated in arrival time and its slope bounded,
- * so mapped times are continuous and never step backwards; clock drift is still
- * followed. Timestamp differences are taken modulo 2^32 from a nearby anchor, so the
- * 32-bit wrap-around needs no special case.
+ * The offset is interpolated between anchors along the media's own time: a frame held
+ * up on the way gets the offset of its media time, as the other tracks' media of that
+ * instant do. Where the offset rises the mapping follows at once, which only spreads
+ * frames apart; where it falls, the mapping is lowered ahead of the fall by at most
+ * {@link MAX_SLEW_RATE} of elapsed time, so frames never step backwards and the new
+ * offset is reached where it shows. A track that starts after a change of the delay is
+ * thus mapped like one that ran through it. Clock drift is followed. Timestamp
+ * differences are taken modulo 2^32 from a nearby anchor, so the 32-bit wrap-around
+ * needs no special case.
  */
 export class TrackClock {
   readonly clockRate: number;
@@ -65,8 +64,8 @@ export class TrackClock {
   constructor(clockRate: number, anchors: readonly ClockAnchor[], options: TrackClockOptions = {}) {
     this.clockRate = clockRate;
     this.#maxArrivalSkewMs = options.maxArrivalSkewMs ?? 1000;
-    const sorted = [...anchors].sort((a, b) => a.arrivalMono - b.arrivalMono);
-    this.#anchors = filterAnchors(clockRate, sorted, options.smoothing ?? 9, this.#maxArrivalSkewMs);
+    const sorted = [...anchors].sort((a, b) => a.arrivalMono - b.arrivalMono); // stable: equal arrivals keep their order
+    this.#anchors = filterAnchors(clockRate, sorted, this.#maxArrivalSkewMs);
   }
 
   get hasAnchors(): boolean {
@@ -80,16 +79,23 @@ export class TrackClock {
   toMono(rtpTimestamp: number, arrivalMono: number): number {
     const anchors = this.#anchors;
     if (anchors.length === 0) return arrivalMono;
+    // No media arrives before its time: the anchors known by the arrival are the candidates...
     while (this.#cursor + 1 < anchors.length && anchors[this.#cursor + 1]!.arrivalMono <= arrivalMono) this.#cursor++;
     while (this.#cursor > 0 && anchors[this.#cursor]!.arrivalMono > arrivalMono) this.#cursor--;
+    // ...and a frame held up on the way belongs, by its media time, with an earlier one.
+    while (this.#cursor > 0 && anchors[this.#cursor - 1]!.continuesToNext && rtpTimestampDiff(rtpTimestamp, anchors[this.#cursor]!.rtpTimestamp) < 0) this.#cursor--;
     const anchor = anchors[this.#cursor]!;
     const next = anchors[this.#cursor + 1];
+    const sinceAnchor = rtpTimestampDiff(rtpTimestamp, anchor.rtpTimestamp);
+    const unslewed = anchor.monoMs + (sinceAnchor * 1000) / this.clockRate;
     let slew = 0;
-    if (next && anchor.continuesToNext && arrivalMono > anchor.arrivalMono) {
-      const progress = (arrivalMono - anchor.arrivalMono) / (next.arrivalMono - anchor.arrivalMono);
+    if (next && anchor.continuesToNext) {
+      // Interpolated along the media's own time, not by when it arrived.
+      const span = rtpTimestampDiff(next.rtpTimestamp, anchor.rtpTimestamp);
+      const progress = span > 0 ? Math.min(1, Math.max(0, sinceAnchor / span)) : 0;
       slew = progress * (next.offsetMs - anchor.offsetMs);
     }
-    const mapped = anchor.monoMs + slew + (rtpTimestampDiff(rtpTimestamp, anchor.rtpTimestamp) * 1000) / this.clockRate;
+    const mapped = unslewed + slew;
     const lag = arrivalMono - mapped;
     if (Math.abs(lag) > this.#maxArrivalSkewMs) {
       this.skewedFrames++;
@@ -100,7 +106,7 @@ export class TrackClock {
   }
 }
 
-function filterAnchors(clockRate: number, sorted: readonly ClockAnchor[], window: number, maxJumpMs: number): FilteredAnchor[] {
+function filterAnchors(clockRate: number, sorted: readonly ClockAnchor[], maxJumpMs: number): FilteredAnchor[] {
   if (sorted.length === 0) return [];
   // Offsets relative to the first anchor, on an unwrapped RTP axis.
   const first = sorted[0]!;
@@ -115,89 +121,165 @@ function filterAnchors(clockRate: number, sorted: readonly ClockAnchor[], window
     previousExtended = ext;
     previous = anchor;
   }
-  // A window of constant size, shifted inwards at the ends, so the first anchors get as many votes as the others.
-  const size = Math.min(window, sorted.length);
-  const medians = offsets.map((_, index) => {
-    const from = Math.min(Math.max(0, index - (size >> 1)), sorted.length - size);
-    return median(offsets.slice(from, from + size));
-  });
-  const continues = medians.map((offset, index) => index + 1 < medians.length && Math.abs(medians[index + 1]! - offset) <= maxJumpMs);
-  const slewed = limitSlope(medians, sorted.map((a) => a.arrivalMono), continues);
-  return sorted.map((anchor, index) => ({
-    arrivalMono: anchor.arrivalMono,
-    rtpTimestamp: anchor.rtpTimestamp,
-    offsetMs: slewed[index]!,
-    monoMs: first.monoMs + slewed[index]! + (extended[index]! * 1000) / clockRate,
-    continuesToNext: continues[index]!,
-  }));
+  // A timestamp jump starts a new segment: nothing is slewed across one.
+  const continues = offsets.map((offset, i) => i + 1 < offsets.length && Math.abs(offsets[i + 1]! - offset) <= maxJumpMs);
+  const mediaMs = extended.map((ticks) => (ticks * 1000) / clockRate);
+  const lowered = lowerAhead(offsets, mediaMs, continues);
+  const filtered: FilteredAnchor[] = [];
+  const add = (arrivalMono: number, extendedTicks: number, offsetMs: number, continuesToNext: boolean) =>
+    filtered.push({
+      arrivalMono,
+      rtpTimestamp: (first.rtpTimestamp + extendedTicks) >>> 0,
+      offsetMs,
+      monoMs: first.monoMs + offsetMs + (extendedTicks * 1000) / clockRate,
+      continuesToNext,
+    });
+  for (let i = 0; i < sorted.length; i++) {
+    add(sorted[i]!.arrivalMono, extended[i]!, lowered[i]!, continues[i]!);
+    // A fall that is spread over more media time than the slew needs starts where the slew
+    // from the next anchor meets this one's offset, not at this anchor: where the anchors
+    // happen to lie must not decide where the mapping moves.
+    if (!continues[i]) continue;
+    const corner = mediaMs[i + 1]! - (lowered[i]! - lowered[i + 1]!) / MAX_SLEW_RATE;
+    if (lowered[i]! > lowered[i + 1]! && corner > mediaMs[i]! + 1) {
+      const share = (corner - mediaMs[i]!) / (mediaMs[i + 1]! - mediaMs[i]!);
+      add(sorted[i]!.arrivalMono + share * (sorted[i + 1]!.arrivalMono - sorted[i]!.arrivalMono), Math.round((corner * clockRate) / 1000), lowered[i]!, true);
+    }
+  }
+  return filtered;
 }
 
 /**
- * Bounds the slope of the offsets over arrival time to {@link MAX_SLEW_RATE}. The mean of
- * a forward and a backward rate-limited pass stays within the bound and centres each
- * slew on the step it smooths, rather than lagging behind it. Timestamp jumps
- * (`continues[i]` false) are left as steps.
+ * Where the offset falls, lowers the anchors before the fall so that it falls at most
+ * {@link MAX_SLEW_RATE} of the media time in between (`mediaMs`): the mapping reaches
+ * the lower offset by the anchor that shows it and never moves frames backwards. Rises
+ * are left as they are. Timestamp jumps (`continues[i]` false) are left as steps.
  */
-function limitSlope(offsets: readonly number[], arrivals: readonly number[], continues: readonly boolean[]): number[] {
-  /** `offsets[i]`, moved to within the bound of `neighbour`, the limited offset of anchor `i ± 1`. */
-  const limited = (i: number, neighbour: number, neighbourIndex: number) => {
-    const room = MAX_SLEW_RATE * Math.abs(arrivals[i]! - arrivals[neighbourIndex]!);
-    return Math.min(Math.max(offsets[i]!, neighbour - room), neighbour + room);
-  };
-  const forward = [...offsets];
-  for (let i = 1; i < offsets.length; i++) if (continues[i - 1]) forward[i] = limited(i, forward[i - 1]!, i - 1);
-  const backward = [...offsets];
-  for (let i = offsets.length - 2; i >= 0; i--) if (continues[i]) backward[i] = limited(i, backward[i + 1]!, i + 1);
-  return offsets.map((_, i) => (forward[i]! + backward[i]!) / 2);
+function lowerAhead(offsets: readonly number[], mediaMs: readonly number[], continues: readonly boolean[]): number[] {
+  const lowered = [...offsets];
+  for (let i = offsets.length - 2; i >= 0; i--) {
+    if (continues[i]) lowered[i] = Math.min(offsets[i]!, lowered[i + 1]! + MAX_SLEW_RATE * Math.max(0, mediaMs[i + 1]! - mediaMs[i]!));
+  }
+  return lowered;
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+/** How far on either side of a packet {@link ArrivalAnchorCollector} looks for less delayed ones, in ms. */
+export const ARRIVAL_ENVELOPE_MS = 2000;
+
+/** Within this much of a track's first or last packet, only the other side of the envelope counts (ms). */
+const ENVELOPE_EDGE_MS = 250;
+
+/** An anchor is added when the envelope moves by more than this (ms), and at least every second of media. */
+const ENVELOPE_RESOLUTION_MS = 1;
+
+interface ArrivalSample {
+  /** Order of arrival. */
+  index: number;
+  arrivalMono: number;
+  rtpTimestamp: number;
+  /** RTP time since the track's first packet, ms (unwrapped). */
+  mediaMs: number;
+  /** Arrival minus media time: the packet's delay, up to a constant. */
+  offsetMs: number;
 }
 
 /**
- * Builds anchors from arrival times alone, for a journal without sender reports:
- * for every `windowMs` of arrivals, the packet that arrived least late relative to
- * its RTP timestamp (the minimum of arrival - rtpTime) defines the clock, which
- * removes network and pacing jitter while still following drift.
+ * Builds a track's clock anchors from its arrival times, as a lower envelope: delay on
+ * the way (the network, a busy sender, mediasoup's worker, the recorder's own capture
+ * thread) only ever adds to an arrival, so the least delayed packets tell when the
+ * media was sent. A packet's estimate is the larger of the least delay in the two
+ * seconds of arrivals before it and the least delay in the two seconds after it: a
+ * burst or stall shorter than that has an undelayed packet on both sides and changes
+ * nothing, while a lasting change of the delay shows from the first packet after it on,
+ * on every track alike, whenever each track started. Within a quarter of a second of a
+ * track's first or last packet only the other side counts, so a track's first or last
+ * packets, held up, do not set its clock.
+ *
+ * mediasoup's sender reports are not used: the worker extrapolates each from the last
+ * packet it received, so a report is one arrival sample, with whatever delay that packet
+ * met, and audio gets one only every 5 s.
+ *
+ * Memory is bounded by the packets of four seconds; anchors are kept where the envelope
+ * moves and at least once a second.
  */
 export class ArrivalAnchorCollector {
   readonly #clockRate: number;
-  readonly #windowMs: number;
-  readonly anchors: ClockAnchor[] = [];
-  #windowStart: number | undefined;
-  #best: { offset: number; rtpTimestamp: number; arrivalMono: number } | undefined;
-  #reference: { rtpTimestamp: number; arrivalMono: number } | undefined;
+  readonly #envelopeMs: number;
+  readonly #anchors: ClockAnchor[] = [];
+  /** Samples whose envelope after them is not complete yet, oldest first. */
+  readonly #pending: ArrivalSample[] = [];
+  /** Deques with increasing offsets, so the front is the least delay before / after the packet being estimated. */
+  readonly #before: ArrivalSample[] = [];
+  readonly #after: ArrivalSample[] = [];
+  #firstArrival: number | undefined;
+  #last: ArrivalSample | undefined;
+  /** The last anchor kept, and the packet estimated before the current one. */
+  #kept: { mediaMs: number; offsetMs: number } | undefined;
+  #previous: { sample: ArrivalSample; estimate: number; kept: boolean } | undefined;
 
-  constructor(clockRate: number, windowMs = 2000) {
+  constructor(clockRate: number, envelopeMs = ARRIVAL_ENVELOPE_MS) {
     this.#clockRate = clockRate;
-    this.#windowMs = windowMs;
+    this.#envelopeMs = envelopeMs;
   }
 
+  /** Adds one media packet; packets come in arrival order (a journal's order). */
   add(rtpTimestamp: number, arrivalMono: number): void {
-    if (this.#windowStart === undefined || arrivalMono - this.#windowStart >= this.#windowMs) {
-      this.#close();
-      this.#windowStart = arrivalMono;
-      this.#reference = { rtpTimestamp, arrivalMono };
-    }
-    const reference = this.#reference!;
-    const offset = arrivalMono - (rtpTimestampDiff(rtpTimestamp, reference.rtpTimestamp) * 1000) / this.#clockRate;
-    if (this.#best === undefined || offset < this.#best.offset) this.#best = { offset, rtpTimestamp, arrivalMono };
+    const last = this.#last;
+    // The later packets of a video frame arrive after its first: they never lower the envelope.
+    if (last && last.rtpTimestamp === rtpTimestamp) return;
+    const mediaMs = last ? last.mediaMs + (rtpTimestampDiff(rtpTimestamp, last.rtpTimestamp) * 1000) / this.#clockRate : 0;
+    const sample: ArrivalSample = { index: (last?.index ?? -1) + 1, arrivalMono, rtpTimestamp, mediaMs, offsetMs: arrivalMono - mediaMs };
+    this.#firstArrival ??= arrivalMono;
+    this.#last = sample;
+    while (this.#pending.length > 0 && arrivalMono > this.#pending[0]!.arrivalMono + this.#envelopeMs) this.#estimate(this.#pending.shift()!, true);
+    pushKeepingMinimum(this.#after, sample);
+    this.#pending.push(sample);
   }
 
-  /** Closes the last window; call once after the last packet. */
+  /** Estimates the last packets; call once after the last packet. */
   finish(): ClockAnchor[] {
-    this.#close();
-    return this.anchors;
+    const lastArrival = this.#last?.arrivalMono ?? 0;
+    while (this.#pending.length > 0) {
+      const sample = this.#pending.shift()!;
+      this.#estimate(sample, lastArrival - sample.arrivalMono >= ENVELOPE_EDGE_MS);
+    }
+    // The mapping runs to the last packet.
+    if (this.#previous && !this.#previous.kept) this.#keep(this.#previous.sample, this.#previous.estimate);
+    this.#previous = undefined;
+    return this.#anchors;
   }
 
-  #close(): void {
-    if (this.#best === undefined || this.#windowStart === undefined) return;
-    // The anchor applies from the start of its window, so frames are mapped with
-    // the estimate from their own window.
-    this.anchors.push({ arrivalMono: this.#windowStart, rtpTimestamp: this.#best.rtpTimestamp, monoMs: this.#best.arrivalMono });
-    this.#best = undefined;
+  /** `useAfter`: enough packets follow this one for the least delay after it to count. */
+  #estimate(sample: ArrivalSample, useAfter: boolean): void {
+    pushKeepingMinimum(this.#before, sample);
+    while (this.#before[0]!.arrivalMono < sample.arrivalMono - this.#envelopeMs) this.#before.shift();
+    while (this.#after[0]!.index < sample.index) this.#after.shift();
+    const before = this.#before[0]!.offsetMs;
+    const after = this.#after[0]!.offsetMs;
+    const useBefore = sample.arrivalMono - this.#firstArrival! >= ENVELOPE_EDGE_MS;
+    let estimate: number;
+    if (useBefore && useAfter) estimate = Math.max(before, after);
+    else if (useAfter) estimate = after;
+    else if (useBefore) estimate = before;
+    else estimate = Math.min(before, after);
+    const kept = this.#kept;
+    const moved = kept !== undefined && Math.abs(estimate - kept.offsetMs) > ENVELOPE_RESOLUTION_MS;
+    const keep = kept === undefined || moved || sample.mediaMs - kept.mediaMs >= 1000;
+    // The envelope held until the packet before: keep that point too, so a change stays as sharp as it was.
+    if (moved && this.#previous && !this.#previous.kept) this.#keep(this.#previous.sample, this.#previous.estimate);
+    if (keep) this.#keep(sample, estimate);
+    this.#previous = { sample, estimate, kept: keep };
   }
+
+  #keep(sample: ArrivalSample, estimate: number): void {
+    const monoMs = sample.mediaMs + estimate;
+    this.#anchors.push({ arrivalMono: sample.arrivalMono, rtpTimestamp: sample.rtpTimestamp, monoMs });
+    this.#kept = { mediaMs: sample.mediaMs, offsetMs: estimate };
+  }
+}
+
+/** Appends to a deque kept increasing in offset: what the new sample outlasts and undercuts can never be the least again. */
+function pushKeepingMinimum(deque: ArrivalSample[], sample: ArrivalSample): void {
+  while (deque.length > 0 && deque[deque.length - 1]!.offsetMs >= sample.offsetMs) deque.pop();
+  deque.push(sample);
 }

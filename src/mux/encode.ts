@@ -73,7 +73,10 @@ export function buildFfmpegArgs(plan: EncodePlan, options: ResolvedMuxOptions, s
     let chain = `${labels.join('')}interleave=nb_inputs=${labels.length},fps=fps=${fps}`;
     chain += `,tpad=stop_mode=clone:stop_duration=${plan.durationS.toFixed(3)}`;
     if (video.blackS.length > 0) {
-      const enable = video.blackS.map(([from, to]) => `between(t,${from.toFixed(4)},${to.toFixed(4)})`).join('+');
+      // A gap ends at the first frame after it, which fps puts on the output slot nearest to
+      // it: that slot (up to half a frame earlier) shows the frame, it is not part of the gap.
+      const end = (to: number) => (to - 0.5 / fps).toFixed(4);
+      const enable = video.blackS.map(([from, to]) => `gte(t,${from.toFixed(4)})*lt(t,${end(to)})`).join('+');
       chain += `,drawbox=x=0:y=0:w=iw:h=ih:c=black:t=fill:enable='${enable}'`;
     }
     filters.push(`${chain}[vout]`);

@@ -5,13 +5,10 @@ import { SfuRecorderError } from '../errors.js';
 import { ArrivalAnchorCollector, TrackClock, type ClockAnchor } from './clock.js';
 import { createDepacketiser, type AssemblerStats, type EncodedFrame } from './depacketiser.js';
 import { SequenceReorderer, type ReorderOptions } from './reorder.js';
-import { parseRtcpSenderReports, parseRtp, type RtpPacket } from './rtp.js';
+import { parseRtp, type RtpPacket } from './rtp.js';
 
 /** mediasoup's probation packets (bandwidth probing) use this payload type. */
 export const PROBATION_PAYLOAD_TYPE = 127;
-
-/** A sender report whose NTP time is this far from its arrival is not on mediasoup's clock. */
-const MAX_SR_ARRIVAL_SKEW_MS = 10_000;
 
 /** The codecs finalisation can read: the codec registry's names. */
 export type SourceCodec = CodecName;
@@ -30,9 +27,14 @@ export interface TrackScan {
   path: string;
   header: JournalHeader;
   codec: SourceCodec;
-  /** Clock anchors: sender reports if the journal has usable ones, else arrival-based. */
+  /** Clock anchors: the lower envelope of the arrival times (see {@link ArrivalAnchorCollector}). */
   anchors: ClockAnchor[];
-  clockSource: 'sender-reports' | 'arrival';
+  /**
+   * Where the anchors come from: always the arrivals. mediasoup's sender reports are
+   * extrapolated from the last packet its worker received, so each is one arrival sample
+   * with whatever delay that packet met; they are not used for the mapping.
+   */
+  clockSource: 'arrival';
   /** RTP packets of the track's payload type and SSRC. */
   mediaPackets: number;
   firstArrivalMono: number | undefined;
@@ -40,14 +42,13 @@ export interface TrackScan {
 }
 
 /**
- * First pass: reads a journal's sender reports and arrival statistics, so that the
- * second pass can map every packet, including those before the first report.
+ * First pass: reads a journal's arrival statistics and clock anchors, so that the
+ * second pass can map every packet.
  */
 export async function scanTrack(path: string, signal?: AbortSignal): Promise<TrackScan> {
   const journal = openJournal(path);
   const { header } = journal;
   const codec = sourceCodecOf(header.mimeType);
-  const reports: ClockAnchor[] = [];
   const arrivals = new ArrivalAnchorCollector(header.clockRate);
   let mediaPackets = 0;
   let firstArrivalMono: number | undefined;
@@ -58,14 +59,7 @@ export async function scanTrack(path: string, signal?: AbortSignal): Promise<Tra
       signal?.throwIfAborted();
       await yieldToEventLoop();
     }
-    if (record.kind === JournalRecordKind.Rtcp) {
-      for (const report of parseRtcpSenderReports(record.data)) {
-        if (report.ssrc !== header.ssrc) continue;
-        if (Math.abs(report.ntpMs - record.arrivalMono) > MAX_SR_ARRIVAL_SKEW_MS) continue;
-        reports.push({ arrivalMono: record.arrivalMono, rtpTimestamp: report.rtpTimestamp, monoMs: report.ntpMs });
-      }
-      continue;
-    }
+    if (record.kind !== JournalRecordKind.Rtp) continue;
     const packet = parseRtp(record.data);
     if (!packet || !isTrackMedia(packet, header)) continue;
     mediaPackets++;
@@ -73,33 +67,16 @@ export async function scanTrack(path: string, signal?: AbortSignal): Promise<Tra
     lastArrivalMono = record.arrivalMono;
     arrivals.add(packet.timestamp, record.arrivalMono);
   }
-  const arrivalAnchors = arrivals.finish();
-  const useReports = reports.length > 0;
   return {
     path,
     header,
     codec,
-    anchors: useReports ? notAfterArrival(header.clockRate, reports, arrivalAnchors) : arrivalAnchors,
-    clockSource: useReports ? 'sender-reports' : 'arrival',
+    anchors: arrivals.finish(),
+    clockSource: 'arrival',
     mediaPackets,
     firstArrivalMono,
     lastArrivalMono,
   };
-}
-
-/**
- * mediasoup's sender reports extrapolate from the last packet it forwarded; with few
- * reports (audio gets one every 5 s) and sparse packets (Opus DTX) they can place a
- * track's media after it reached the recorder, which no packet can do. The least
- * delayed packet of each arrival window bounds the mapping: if any maps later than it
- * arrived, the whole track is moved earlier by the largest such excess.
- */
-function notAfterArrival(clockRate: number, reports: ClockAnchor[], arrivalAnchors: ClockAnchor[]): ClockAnchor[] {
-  const clock = new TrackClock(clockRate, reports);
-  let excess = 0;
-  // An arrival anchor's `monoMs` is when its packet arrived.
-  for (const anchor of arrivalAnchors) excess = Math.max(excess, clock.toMono(anchor.rtpTimestamp, anchor.monoMs) - anchor.monoMs);
-  return excess > 0 ? reports.map((report) => ({ ...report, monoMs: report.monoMs - excess })) : reports;
 }
 
 function isTrackMedia(packet: RtpPacket, header: JournalHeader): boolean {

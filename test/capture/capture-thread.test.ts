@@ -1,9 +1,9 @@
 import { createSocket } from 'node:dgram';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CaptureThread } from '../../src/capture/capture-socket.js';
+import { CaptureThread, isReceiveBufferCapped } from '../../src/capture/capture-socket.js';
 import { JournalRecordKind, openJournal, type JournalHeader } from '../../src/capture/journal.js';
 
 function rtp(ssrc: number, seq: number): Buffer {
@@ -82,5 +82,54 @@ describe('capture thread', () => {
     await expect(socket.openJournal(join(dir, 'b.rtpj'), header(4444))).rejects.toThrow(/EEXIST/);
     await first.close();
     await socket.close();
+  });
+
+  it.runIf(process.platform === 'linux')('says when the kernel granted a smaller receive buffer than asked for, once per capture thread', async () => {
+    const own = CaptureThread.start();
+    const rmemMax = Number(readFileSync('/proc/sys/net/core/rmem_max', 'utf8'));
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => {
+      if ((warning as Error & { code?: string }).code === 'SFU_RECORDER_RECEIVE_BUFFER') warnings.push(warning);
+    };
+    process.on('warning', onWarning);
+    try {
+      const small = await own.openSocket({ receiveBufferBytes: 64 * 1024 });
+      const capped = await own.openSocket({ receiveBufferBytes: 2 * rmemMax });
+      const again = await own.openSocket({ receiveBufferBytes: 2 * rmemMax });
+      await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
+      expect(small.receiveBufferCapped).toBe(false);
+      expect(capped.receiveBufferRequestedBytes).toBe(2 * rmemMax);
+      // Linux reports twice what it allows: the cap, doubled.
+      expect(capped.receiveBufferBytes).toBe(2 * rmemMax);
+      expect(capped.receiveBufferCapped).toBe(true);
+      expect(again.receiveBufferCapped).toBe(true);
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]!.message).toContain(`granted ${Math.round((rmemMax / 1048576) * 10) / 10} MiB`);
+      expect(warnings[0]!.message).toContain(`sysctl -w net.core.rmem_max=${2 * rmemMax}`);
+      await Promise.all([small.close(), capped.close(), again.close()]);
+    } finally {
+      process.off('warning', onWarning);
+      await own.close();
+    }
+  });
+
+  it('reports the capture thread\'s longest stall and garbage-collection pause with the socket counters', async () => {
+    const socket = await thread.openSocket();
+    const stats = await socket.stats();
+    await socket.close();
+    expect(stats).toEqual({ received: 0, unrouted: 0, longestStallMs: expect.any(Number), longestGcPauseMs: expect.any(Number) });
+    expect(stats.longestStallMs).toBeGreaterThanOrEqual(0);
+    expect(stats.longestGcPauseMs).toBeGreaterThanOrEqual(0);
+  });
+});
+
+describe('isReceiveBufferCapped', () => {
+  it('expects Linux to report twice the request, other systems the request', () => {
+    const request = 8 * 1024 * 1024;
+    expect(isReceiveBufferCapped(request, 2 * request, 'linux')).toBe(false);
+    expect(isReceiveBufferCapped(request, request, 'linux')).toBe(true); // rmem_max = 4 MiB: half the request
+    expect(isReceiveBufferCapped(request, 425_984, 'linux')).toBe(true); // the 208 KiB default
+    expect(isReceiveBufferCapped(request, request, 'darwin')).toBe(false);
+    expect(isReceiveBufferCapped(request, request / 2, 'darwin')).toBe(true);
   });
 });

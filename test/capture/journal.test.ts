@@ -46,6 +46,17 @@ describe('capture journal', () => {
     expect(records[11]!.data.equals(rtp(11))).toBe(true);
   });
 
+  it('opens without blocking (JournalWriter.create), refusing a journal that exists', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'journal-')), 't.rtpj');
+    const writer = await JournalWriter.create(path, header);
+    for (let i = 0; i < 100; i++) writer.append(JournalRecordKind.Rtp, rtp(i), 500 + i);
+    await expect(JournalWriter.create(path, header)).rejects.toThrow(/EEXIST/);
+    await writer.close();
+    const records = [...openJournal(path).records()];
+    expect(records.map((r) => r.data.readUInt16BE(2))).toEqual(Array.from({ length: 100 }, (_, i) => i));
+    expect(records[99]!.arrivalMono).toBe(599);
+  });
+
   it('stops cleanly at a torn last record, as after kill -9', async () => {
     const path = join(mkdtempSync(join(tmpdir(), 'journal-')), 't.rtpj');
     const writer = new JournalWriter(path, header);

@@ -25,6 +25,8 @@ export interface ArrivalModel {
   delayMs?: number;
   /** Uniform extra delay 0..jitterMs per frame (default 2 ms). */
   jitterMs?: number;
+  /** Extra delay of the frame at this media time (ms since the stream's first RTP timestamp), e.g. a lasting step of the path's delay. */
+  extraDelayMs?: (mediaMs: number) => number;
   seed?: number;
   /** Drop packets whose media time (ms since the stream's first RTP timestamp) is in one of these ranges. */
   dropMediaMs?: Array<[number, number]>;
@@ -72,7 +74,7 @@ export function synthesiseArrivals(stream: CapturedRtpStream, model: ArrivalMode
     const mediaMs = (((ts - firstTs) >>> 0) * 1000) / stream.clockRate + (model.shiftMs ?? 0);
     if (ts !== frameTs) {
       frameTs = ts;
-      frameJitter = random() * jitter;
+      frameJitter = random() * jitter + (model.extraDelayMs?.(mediaMs) ?? 0);
       indexInFrame = 0;
     }
     const arrival = model.originMono + mediaMs + delay + frameJitter + indexInFrame++ * 0.05;

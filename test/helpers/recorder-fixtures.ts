@@ -21,8 +21,12 @@ export function tempDir(prefix: string): string {
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * A stream's wall-clock presence measured independently of finalisation: the
- * first and last RTP packet that reached its journals (epoch ms).
+ * A stream's wall-clock presence measured independently of finalisation, from its
+ * journals: from its first media to its last (epoch ms). Each end is the media time of
+ * the track's first (last) packet, placed on the wall clock by the least delayed packet of
+ * that track's first (last) second: a first or last packet held up on the way (a
+ * synthetic peer's encoder starting, a busy host) would otherwise move the presence by
+ * its delay, which is no part of the stream.
  */
 export function capturedPresence(sessionDir: string, streamId: string): { from: number; to: number; firstVideo?: number } {
   const stream = listSessionStreams(sessionDir).find((s) => s.streamId === streamId);
@@ -32,13 +36,25 @@ export function capturedPresence(sessionDir: string, streamId: string): { from: 
   let firstVideo: number | undefined;
   for (const track of stream.tracks) {
     const journal = openJournal(track.journal);
+    const { clockRate, monoToEpochMs } = journal.header;
+    // Arrival and media time (ms since the first packet, modulo 2^32 ticks) of every packet.
+    const packets: Array<{ at: number; mediaMs: number }> = [];
+    let firstTs: number | undefined;
     for (const record of journal.records()) {
       if (record.kind !== JournalRecordKind.Rtp || record.data[1]! % 128 === 127) continue;
-      const at = record.arrivalMono + journal.header.monoToEpochMs;
-      from = Math.min(from, at);
-      to = Math.max(to, at);
-      if (journal.header.kind === 'video') firstVideo = Math.min(firstVideo ?? Infinity, at);
+      const ts = record.data.readUInt32BE(4);
+      firstTs ??= ts;
+      packets.push({ at: record.arrivalMono + monoToEpochMs, mediaMs: ((((ts - firstTs) | 0) * 1000) / clockRate) });
     }
+    if (packets.length === 0) continue;
+    const first = packets[0]!;
+    const last = packets[packets.length - 1]!;
+    const least = (inSecond: (p: { at: number }) => boolean) => Math.min(...packets.filter(inSecond).map((p) => p.at - p.mediaMs));
+    const start = least((p) => p.at < first.at + 1000) + first.mediaMs;
+    const end = least((p) => p.at > last.at - 1000) + last.mediaMs;
+    from = Math.min(from, start);
+    to = Math.max(to, end);
+    if (journal.header.kind === 'video') firstVideo = Math.min(firstVideo ?? Infinity, start);
   }
   return { from, to, ...(firstVideo !== undefined ? { firstVideo } : {}) };
 }

@@ -115,6 +115,31 @@ describe('finaliseStream: timing as browsers send it (biased sender reports, hol
     expect(sync.maxAbsMs).toBeLessThanOrEqual(10);
   });
 
+  it('keeps a camera that starts 3.27 s late in sync when the delay of the whole path rose 120 ms before it started', async () => {
+    // What individual.test.ts recorded under load: 0.6 s into the call every packet of the
+    // peer came 120 ms later for good; the camera's first packets arrive at 3.27 s (mid-GOP).
+    const { video, audio } = keyframeEverySecond;
+    const stepped = (mediaMs: number) => (mediaMs >= 600 ? 120 : 0);
+    const { originMono, monoToEpochMs } = testClock();
+    const session = await writeTestSession({
+      monoToEpochMs,
+      tracks: [
+        { trackId: 'mic', stream: audio, entries: synthesiseArrivals(audio, { originMono, senderReportIntervalMs: 5000, extraDelayMs: stepped, seed: 61 }) },
+        {
+          trackId: 'cam',
+          stream: video,
+          entries: synthesiseArrivals(video, { originMono, senderReportIntervalMs: 1000, extraDelayMs: stepped, dropMediaMs: [[0, 3270]], seed: 62 }),
+        },
+      ],
+    });
+    const result = await finalise(session);
+    const stream = await expectGoodMp4(result, FULL_MS + 120);
+    const sync = await measureAvSync(stream.file);
+    console.info('delay step before a late camera: sync offsets (ms)', sync.offsetsMs);
+    expect(sync.offsetsMs.length).toBeGreaterThanOrEqual(4); // the flashes at 4..7 s
+    expect(sync.maxAbsMs).toBeLessThanOrEqual(10);
+  });
+
   it('places a frame that maps before its predecessor just after it instead of dropping it (one keyframe only)', async () => {
     const { video, audio } = singleKeyframe;
     // The frames at 3.167 s and 3.2 s (after the flash) carry each other's RTP timestamps: the second maps 33 ms before the first.
@@ -196,7 +221,7 @@ describe('finaliseStream: timing as browsers send it (biased sender reports, hol
       if (fill === 'black') {
         expect(inHole.every((f) => f.luma < 20)).toBe(true);
       } else {
-        const held = luma[Math.ceil(((gap.from - stream.startedAt) / 1000) * FPS) - 1]!.luma; // the last frame before the gap
+        const held = luma[Math.round(((gap.from - stream.startedAt) / 1000) * FPS) - 1]!.luma; // the last frame before the gap (the gap starts on the grid)
         expect(held).toBeGreaterThan(50);
         expect(inHole.every((f) => Math.abs(f.luma - held) < 1)).toBe(true);
       }

@@ -53,7 +53,7 @@ describe('finaliseStream: codecs', () => {
     const result = await finalise(session);
     const stream = await expectGoodMp4(result, 5020);
     expect(stream.video).toMatchObject({ copied: true, width: 640, height: 360, sourceCodecs: ['H264'] });
-    expect(result.report.tracks.map((t) => t.clockSource)).toEqual(['sender-reports', 'sender-reports']);
+    expect(result.report.tracks.map((t) => t.clockSource)).toEqual(['arrival', 'arrival']);
     const sync = await measureAvSync(stream.file);
     console.info('H.264 copy: sync offsets (ms)', sync.offsetsMs, 'first keyframe delay', result.report.firstKeyframeDelayMs);
     expect(sync.offsetsMs.length).toBe(5);
@@ -87,6 +87,40 @@ describe('finaliseStream: codecs', () => {
     console.info('H.264 late camera: sync offsets (ms)', sync.offsetsMs, 'first keyframe delay', result.report.firstKeyframeDelayMs);
     expect(sync.offsetsMs.length).toBe(4); // flashes at 3..6 s
     expect(sync.maxAbsMs).toBeLessThanOrEqual(20);
+  });
+
+  it('shows the first frame after a black gap at its own output slot, also when it lies off the frame grid', async () => {
+    const { video, audio } = await captureTestRtp({ video: 'H264', audio: true, durationS: 5 });
+    // The camera starts with the keyframe at 3 s, which a capture-timed source stamped 8 ms
+    // late: the output grid follows the other frames, so that frame's slot lies 8 ms before it.
+    const firstTs = video!.packets[0]!.data.readUInt32BE(4);
+    const keyframeTs = (firstTs + 3000 * 90) >>> 0;
+    const camera = {
+      ...video!,
+      packets: video!.packets.map(({ data, arrivalMono }) => {
+        if (data.readUInt32BE(4) !== keyframeTs) return { data, arrivalMono };
+        const copy = Buffer.from(data);
+        copy.writeUInt32BE((keyframeTs + 8 * 90) >>> 0, 4);
+        return { data: copy, arrivalMono };
+      }),
+    };
+    const { originMono, monoToEpochMs } = testClock();
+    const session = await writeTestSession({
+      monoToEpochMs,
+      tracks: [
+        { trackId: 'mic', stream: audio!, entries: synthesiseArrivals(audio!, { originMono, seed: 5 }) },
+        { trackId: 'cam', stream: camera, entries: synthesiseArrivals(camera, { originMono, dropMediaMs: [[0, 2999]], seed: 6 }) },
+      ],
+    });
+    const result = await finalise(session);
+    const stream = await expectGoodMp4(result, 5020);
+    const firstFrameS = result.report.firstKeyframeDelayMs! / 1000;
+    const luma = await lumaTimeline(stream.file, 30);
+    const firstPicture = luma.find((f) => f.luma > 50)!;
+    console.info('off-grid first frame at', firstFrameS.toFixed(4), 's of the file; first picture at', firstPicture.t.toFixed(4), 's');
+    // The slot nearest the frame shows it (black there would also move the first flash a frame late).
+    expect(Math.abs(firstPicture.t - firstFrameS)).toBeLessThanOrEqual(0.5 / 30 + 0.001);
+    expect(luma.filter((f) => f.t < firstFrameS - 0.5 / 30).every((f) => f.luma < 20)).toBe(true);
   });
 
   it('Opus + VP9', async () => {
