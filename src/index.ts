@@ -98,6 +98,9 @@ export {
   type DeliveryItem,
   type RecordingStoredEvent,
   type RecordingFailedEvent,
+  type WebhookSubject,
+  type WebhookDeliveredEvent,
+  type WebhookFailedEvent,
 } from './notify/delivery.js';
 export type { RecordingWebhookPayload, RecordingWebhookData, RecordingEventType } from './notify/payload.js';
 

@@ -48,13 +48,37 @@ export interface RecordingDeliveryEvents {
   /** An upload attempt failed and will be retried. */
   uploadretry: [event: { key: string; attempt: number; delayMs: number; error: { code: string; message: string } }];
   /** A webhook was accepted (2xx) by its receiver. */
-  webhookdelivered: [event: { id: string; type: string; status: number }];
+  webhookdelivered: [event: WebhookDeliveredEvent];
   /**
    * A webhook was given up: the receiver's answer was final (a 4xx other than 408, 425 or
    * 429, or a redirect) or the retry budget is spent. `reason` names the last status or the
    * timeout; `status` is the last HTTP status, absent when the receiver did not answer in time.
    */
-  webhookfailed: [event: { id: string; type: string; reason: string; attempts: number; status?: number }];
+  webhookfailed: [event: WebhookFailedEvent];
+}
+
+/** Which recording a webhook message is about (read from its payload). */
+export interface WebhookSubject {
+  /** The `webhook-id`. */
+  id: string;
+  /** `recording.success` or `recording.failed`. */
+  type: string;
+  /** The recording's storage key, room and session, when the message is a recording payload. */
+  key?: string;
+  roomId?: string;
+  sessionId?: string;
+}
+
+/** A webhook accepted (2xx) by its receiver. */
+export interface WebhookDeliveredEvent extends WebhookSubject {
+  status: number;
+}
+
+/** A webhook given up (see {@link RecordingDeliveryEvents.webhookfailed}). */
+export interface WebhookFailedEvent extends WebhookSubject {
+  reason: string;
+  attempts: number;
+  status?: number;
 }
 
 /** Options of {@link RecordingDelivery}. */
@@ -152,12 +176,11 @@ export class RecordingDelivery extends EnhancedEventEmitter<RecordingDeliveryEve
       }),
     );
     this.#webhooks.on('delivered', (entry: WebhookEntry, status: number) =>
-      this.emit('webhookdelivered', { id: entry.id, type: entry.type, status }),
+      this.emit('webhookdelivered', { ...webhookSubject(entry), status }),
     );
     this.#webhooks.on('failed', (entry: WebhookEntry, reason: string) =>
       this.emit('webhookfailed', {
-        id: entry.id,
-        type: entry.type,
+        ...webhookSubject(entry),
         reason,
         attempts: entry.attempts,
         ...(entry.lastStatus !== undefined ? { status: entry.lastStatus } : {}),
@@ -311,4 +334,21 @@ export class RecordingDelivery extends EnhancedEventEmitter<RecordingDeliveryEve
       error: { code: failure.code, message: failure.message },
     });
   }
+}
+
+/**
+ * The recording a webhook entry is about, read back from its signed body (the outbox keeps
+ * only the body, so this also works for messages a previous process left).
+ */
+function webhookSubject(entry: WebhookEntry): WebhookSubject {
+  const subject: WebhookSubject = { id: entry.id, type: entry.type };
+  try {
+    const data = (JSON.parse(entry.body) as Partial<RecordingWebhookPayload>).data;
+    if (typeof data?.key === 'string') subject.key = data.key;
+    if (typeof data?.room_id === 'string') subject.roomId = data.room_id;
+    if (typeof data?.session_id === 'string') subject.sessionId = data.session_id;
+  } catch {
+    // Not a recording payload: the id and type are all there is to tell.
+  }
+  return subject;
 }

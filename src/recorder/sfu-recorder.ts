@@ -19,6 +19,8 @@ import {
   type RecordingDeliveryOptions,
   type RecordingFailedEvent,
   type RecordingStoredEvent,
+  type WebhookDeliveredEvent,
+  type WebhookFailedEvent,
 } from '../notify/delivery.js';
 import { createUploadDestination } from '../storage/destinations.js';
 import { LocalStorage, type LocalStorageOptions } from '../storage/local-storage.js';
@@ -136,6 +138,10 @@ export interface SfuRecorderEvents {
   recordingstored: [RecordingStoredEvent];
   /** A recording could not be stored after its retry budget; the file is kept in the spool. */
   recordingfailed: [RecordingFailedEvent];
+  /** A webhook about a recording was accepted (2xx) by its receiver; carries the recording's key, room and session. */
+  webhookdelivered: [WebhookDeliveredEvent];
+  /** A webhook about a recording was given up (a final answer, or its retry budget spent). */
+  webhookfailed: [WebhookFailedEvent];
   /** The spool's disk is full (see {@link SfuRecorder.spoolFull}). */
   spoolfull: [SpoolFullInfo];
   /** The spool's disk has space again. */
@@ -235,6 +241,8 @@ export class SfuRecorder extends EnhancedEventEmitter<SfuRecorderEvents> {
     });
     this.#delivery.on('stored', (event) => this.emit('recordingstored', event));
     this.#delivery.on('failed', (event) => this.emit('recordingfailed', event));
+    this.#delivery.on('webhookdelivered', (event) => this.emit('webhookdelivered', event));
+    this.#delivery.on('webhookfailed', (event) => this.emit('webhookfailed', event));
     this.#finaliser = new SessionFinaliser(spoolDir, binaries, options, this.#delivery, this.#defaultDestination, this.#defaultWebhook, {
       finalised: (info) => this.emit('recordingfinalised', info),
       sessionFinalised: (info) => this.emit('sessionfinalised', info),

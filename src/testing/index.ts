@@ -10,6 +10,6 @@ export type { TrackKind } from './rtp-sender.js';
 export { RtpProbe, type ProbedPacket } from './rtp-probe.js';
 export { isKeyFrameStart } from './rtp.js';
 export { RtpReplayer, captureSyntheticMedia, type RtpCapture, type CapturedRtpPacket, type CaptureOptions, type RtpReplayerOptions, type RtpReplayerEvents } from './rtp-replay.js';
-export { BrowserPeer, defaultChromiumPath, type BrowserPeerOptions, type BrowserProduceOptions, type BrowserSenderReport } from './browser/browser-peer.js';
+export { BrowserPeer, chromiumArgs, defaultChromiumPath, type BrowserPeerOptions, type BrowserProduceOptions, type BrowserSenderReport } from './browser/browser-peer.js';
 export { generateSyncMedia, type SyncMediaFiles, type SyncMediaOptions } from './browser/sync-media.js';
 export { UdpRelay, type UdpRelayOptions } from './browser/udp-relay.js';

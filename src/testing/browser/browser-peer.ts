@@ -57,6 +57,15 @@ const CHROMIUM_FLAGS = [
   '--disable-backgrounding-occluded-windows',
 ];
 
+/**
+ * The command line BrowserPeer starts Chromium with: headless, fake camera and microphone
+ * playing `media`, no permission prompt. For tests that drive pages of their own in the
+ * same set-up (`chromium.launch({ executablePath, args: chromiumArgs(media) })`).
+ */
+export function chromiumArgs(media: SyncMediaFiles): string[] {
+  return [...CHROMIUM_FLAGS, `--use-file-for-fake-video-capture=${media.video}`, `--use-file-for-fake-audio-capture=${media.audio}`];
+}
+
 /** The default Chromium, for tests that skip themselves without one. */
 export function defaultChromiumPath(): string {
   return process.env.SFU_RECORDER_CHROMIUM ?? '/usr/bin/chromium';
@@ -110,7 +119,7 @@ export class BrowserPeer {
     const browser = await chromium.launch({
       executablePath,
       headless: true,
-      args: [...CHROMIUM_FLAGS, `--use-file-for-fake-video-capture=${media.video}`, `--use-file-for-fake-audio-capture=${media.audio}`],
+      args: chromiumArgs(media),
     });
     try {
       const page = await browser.newPage();
