@@ -58,3 +58,27 @@ export function capturedPresence(sessionDir: string, streamId: string): { from: 
   }
   return { from, to, ...(firstVideo !== undefined ? { firstVideo } : {}) };
 }
+
+/**
+ * Waits until `streamId` has at least `ms` of media in its journals: tests make a fault
+ * happen after that much was captured, rather than after a fixed sleep that a busy host
+ * (a slow ffmpeg start) makes too short.
+ */
+export async function untilCaptured(sessionDir: () => string | undefined, streamId: string, ms: number, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const dir = sessionDir();
+    let span = 0;
+    if (dir) {
+      try {
+        const presence = capturedPresence(dir, streamId);
+        span = presence.to - presence.from;
+      } catch {
+        // Not in the timeline yet.
+      }
+    }
+    if (span >= ms) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${ms} ms of ${streamId} to be captured (have ${Math.max(0, span)} ms)`);
+    await sleep(50);
+  }
+}

@@ -5,7 +5,7 @@ import type { types as ms } from 'mediasoup';
 import { SfuRecorder, type RecordingStoredEvent, type SessionManifest, type SfuRecorderError } from '../../src/index.js';
 import { SYNTHETIC_ROUTER_CODECS, SyntheticPeer } from '../../src/testing/index.js';
 import { probeFile } from '../helpers/mux-probe.js';
-import { sleep, startRouter, tempDir } from '../helpers/recorder-fixtures.js';
+import { sleep, startRouter, tempDir, untilCaptured } from '../helpers/recorder-fixtures.js';
 import { newWebhookSecret, startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
 
 const VIDEO = { codec: 'VP8' as const, width: 320, height: 180, bitrateKbps: 300 };
@@ -55,7 +55,9 @@ describe('restarts never deliver a file twice', () => {
       SyntheticPeer.create(otherRouter, { peerId: 'fine', video: VIDEO }),
       SyntheticPeer.create(otherRouter, { peerId: 'broken', video: VIDEO }),
     ]);
-    await sleep(2500);
+    for (const [room, roomId, peerId] of [[heals, 'heals', 'good'], [heals, 'heals', 'flaky'], [stuck, 'stuck', 'fine'], [stuck, 'stuck', 'broken']] as const) {
+      await untilCaptured(() => room.sessionId && join(spoolDir, roomId, room.sessionId), `${peerId}-camera`, 2000);
+    }
     const healsDir = join(spoolDir, 'heals', heals.sessionId!);
     const stuckDir = join(spoolDir, 'stuck', stuck.sessionId!);
     await first.close({ finalise: false });
