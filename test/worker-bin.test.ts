@@ -67,6 +67,13 @@ describe('mediasoup worker location', () => {
 		}
 	});
 
+	it("loads the mediasoup it reports: node_modules' one, or the one `npm run test:matrix` names", async () => {
+		// scripts/mediasoup-line-hook.mjs redirects imports when SFU_RECORDER_MEDIASOUP_DIR is set;
+		// a redirect that silently failed would test node_modules' line twice.
+		const mediasoup = await import('mediasoup');
+		expect(mediasoup.version).toBe(getInstalledMediasoupVersion());
+	});
+
 	it('prefers MEDIASOUP_WORKER_BIN and leaves it alone', () => {
 		process.env['MEDIASOUP_WORKER_BIN'] = '/custom/mediasoup-worker';
 		expect(resolveMediasoupWorkerBin()).toBe('/custom/mediasoup-worker');
