@@ -10,7 +10,7 @@
 // outside node_modules, keyed by mediasoup version/platform/arch.
 //
 // Usage: node scripts/bootstrap.mjs [--skip-npm] [--force-npm] [--no-browser]
-//                                   [--rebuild] [--keep-build]
+//                                   [--rebuild] [--keep-build] [--mediasoup-dir DIR]
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -23,12 +23,12 @@ import {
 	workerCacheDir,
 	workerCachePath,
 } from './worker-build/paths.mjs';
-import { applyWorkerPatches, BUILD_RECIPE } from './worker-build/patches.mjs';
+import { applyWorkerPatches } from './worker-build/patches.mjs';
+import { workerLineOf } from './worker-build/lines.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..');
 const SHIMS_DIR = path.join(HERE, 'worker-build', 'shims');
-const MEDIASOUP_DIR = path.join(ROOT, 'node_modules', 'mediasoup');
 
 export { MEDIASOUP_TESTED_RANGE };
 
@@ -67,8 +67,13 @@ const SONAME_PACKAGES = [
 ];
 
 const argv = process.argv.slice(2);
+// --mediasoup-dir DIR: make a worker available for the mediasoup installed at DIR (another
+// line than node_modules' one, e.g. for `npm run test:matrix`); node_modules is not touched.
+const mediasoupDirArg = argv.indexOf('--mediasoup-dir');
+const MEDIASOUP_DIR_OPTION = mediasoupDirArg >= 0 ? argv.splice(mediasoupDirArg, 2)[1] : undefined;
 const flags = new Set(argv);
 const KNOWN_FLAGS = ['--skip-npm', '--force-npm', '--no-browser', '--with-browser', '--rebuild', '--keep-build', '--help', '-h'];
+const MEDIASOUP_DIR = MEDIASOUP_DIR_OPTION ? path.resolve(MEDIASOUP_DIR_OPTION) : path.join(ROOT, 'node_modules', 'mediasoup');
 
 const t0 = Date.now();
 const log = (...msg) => console.log('[bootstrap]', ...msg);
@@ -92,6 +97,9 @@ worker, or a worker built offline and cached under
   --no-browser    do not install Debian's chromium (the browser tests then skip)
   --rebuild       rebuild the cached worker even if it exists
   --keep-build    keep the temporary build directory after the build
+  --mediasoup-dir DIR
+                  the worker for the mediasoup package at DIR instead of
+                  node_modules/mediasoup (implies --skip-npm)
 `);
 }
 
@@ -344,8 +352,8 @@ function cleanStaleBuildDirs(cacheDir) {
 	}
 }
 
-/** Writes shims for every subprojects/*.wrap into the copied worker tree. */
-function writeShims(workerDir, logLine) {
+/** Writes shims for every subprojects/*.wrap into the copied worker tree (the line's overlay on top). */
+function writeShims(workerDir, workerLine, logLine) {
 	const subprojects = path.join(workerDir, 'subprojects');
 	for (const file of fs.readdirSync(subprojects).filter((f) => f.endsWith('.wrap')).sort()) {
 		const wrap = file.slice(0, -'.wrap'.length);
@@ -363,6 +371,11 @@ function writeShims(workerDir, logLine) {
 		fs.cpSync(shimSrc, dest, { recursive: true });
 		fs.copyFileSync(path.join(SHIMS_DIR, 'shim.c'), path.join(dest, 'shim.c'));
 		logLine(`shim: subprojects/${dirMatch[1]} <- scripts/worker-build/shims/${wrap}`);
+		const overlaySrc = workerLine.overlay && path.join(HERE, 'worker-build', workerLine.overlay, wrap);
+		if (overlaySrc && fs.existsSync(overlaySrc)) {
+			fs.cpSync(overlaySrc, dest, { recursive: true });
+			logLine(`shim: subprojects/${dirMatch[1]} <- scripts/worker-build/${workerLine.overlay}/${wrap} (laid over)`);
+		}
 	}
 }
 
@@ -401,7 +414,7 @@ function tail(file, n) {
 	}
 }
 
-async function buildWorker(version) {
+async function buildWorker(version, workerLine) {
 	if (process.platform !== 'linux') {
 		fail(`no mediasoup worker found and the offline build only supports Linux; set MEDIASOUP_WORKER_BIN or run mediasoup's own postinstall (npm rebuild mediasoup)`);
 	}
@@ -428,7 +441,7 @@ async function buildWorker(version) {
 				return rel !== 'out' && rel !== path.join('subprojects', 'packagecache');
 			},
 		});
-		writeShims(workerDir, logLine);
+		writeShims(workerDir, workerLine, logLine);
 		try {
 			applyWorkerPatches(workerDir, logLine);
 		} catch (err) {
@@ -490,7 +503,8 @@ async function buildWorker(version) {
 			`${JSON.stringify(
 				{
 					mediasoupVersion: version,
-					recipe: BUILD_RECIPE,
+					line: workerLine.line,
+					recipe: workerLine.recipe,
 					builtAt: new Date().toISOString(),
 					buildSeconds: Math.round((Date.now() - t) / 1000),
 					meson: installedMeson,
@@ -532,7 +546,7 @@ function cachedRecipe(version) {
 function verifyWorker(bin) {
 	const res = spawnSync(process.execPath, [path.join(HERE, 'worker-build', 'smoke.mjs')], {
 		cwd: ROOT,
-		env: { ...process.env, MEDIASOUP_WORKER_BIN: bin },
+		env: { ...process.env, MEDIASOUP_WORKER_BIN: bin, SFU_RECORDER_MEDIASOUP_DIR: MEDIASOUP_DIR },
 		encoding: 'utf8',
 		timeout: 30_000,
 	});
@@ -551,17 +565,19 @@ async function main() {
 
 	// node_modules first: it needs no system packages (--ignore-scripts builds
 	// nothing), and the installed mediasoup version decides what else is needed.
-	if (flags.has('--skip-npm')) log('--skip-npm: not touching node_modules');
+	if (MEDIASOUP_DIR_OPTION) log(`--mediasoup-dir ${MEDIASOUP_DIR}: not touching node_modules`);
+	else if (flags.has('--skip-npm')) log('--skip-npm: not touching node_modules');
 	else npmInstall();
 	fixFfmpegBinaries();
 
 	const pkgJson = path.join(MEDIASOUP_DIR, 'package.json');
 	if (!fs.existsSync(pkgJson)) fail(`mediasoup is not installed (${pkgJson} missing); run without --skip-npm`);
 	const version = readJson(pkgJson).version;
-	if (!satisfiesRange(version, MEDIASOUP_TESTED_RANGE)) {
-		fail(`installed mediasoup ${version} is outside the range the offline worker build was tested with (${MEDIASOUP_TESTED_RANGE}); pin mediasoup to that range or update scripts/worker-build (shims, srtp3 compat) and MEDIASOUP_TESTED_RANGE`);
+	const workerLine = workerLineOf(version);
+	if (!workerLine || !satisfiesRange(version, MEDIASOUP_TESTED_RANGE)) {
+		fail(`installed mediasoup ${version} is outside the range the offline worker build was tested with (${MEDIASOUP_TESTED_RANGE}); pin mediasoup to that range or add its line to scripts/worker-build/lines.mjs (shims, srtp3 compat) and MEDIASOUP_TESTED_RANGE`);
 	}
-	log(`mediasoup ${version} (tested range ${MEDIASOUP_TESTED_RANGE})`);
+	log(`mediasoup ${version} (line ${workerLine.line}, tested range ${MEDIASOUP_TESTED_RANGE})`);
 
 	// The test suite drives real browsers; --with-browser is the default now and kept for old scripts.
 	const browserPkgs = flags.has('--no-browser') ? [] : BROWSER_PACKAGES;
@@ -579,8 +595,8 @@ async function main() {
 		[bin, source] = [prebuilt, "mediasoup's prebuilt worker"];
 	} else if (!flags.has('--rebuild') && isExecutableFile(cached)) {
 		const recipe = cachedRecipe(version);
-		if (recipe === BUILD_RECIPE) [bin, source] = [cached, 'cached worker'];
-		else log(`cached worker was built by build recipe ${recipe ?? 'unknown'}, this is recipe ${BUILD_RECIPE}: rebuilding it`);
+		if (recipe === workerLine.recipe) [bin, source] = [cached, 'cached worker'];
+		else log(`cached worker was built by build recipe ${recipe ?? 'unknown'}, line ${workerLine.line} is at recipe ${workerLine.recipe}: rebuilding it`);
 	}
 
 	if (bin) {
@@ -589,7 +605,7 @@ async function main() {
 		log(`using ${source}: ${bin}`);
 	} else {
 		ensurePackages([...BUILD_PACKAGES, ...browserPkgs], 'worker build + browser tests');
-		bin = await buildWorker(version);
+		bin = await buildWorker(version, workerLine);
 		source = 'cached worker';
 	}
 

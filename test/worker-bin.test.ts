@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { WORKER_LINES, workerLineOf } from '../scripts/worker-build/lines.mjs';
 import * as scriptPaths from '../scripts/worker-build/paths.mjs';
 import {
 	MEDIASOUP_TESTED_RANGE,
@@ -45,12 +46,32 @@ describe('mediasoup worker location', () => {
 		);
 	});
 
-	it('checks the tested range', () => {
-		expect(scriptPaths.satisfiesRange('3.19.0')).toBe(true);
+	it('checks the tested range: the 3.19 and 3.27 lines, nothing between or after', () => {
 		expect(scriptPaths.satisfiesRange('3.19.3')).toBe(true);
-		expect(scriptPaths.satisfiesRange('3.20.0')).toBe(false);
-		expect(scriptPaths.satisfiesRange('3.18.9')).toBe(false);
-		expect(scriptPaths.satisfiesRange('garbage')).toBe(false);
+		expect(scriptPaths.satisfiesRange('3.27.1')).toBe(true);
+		for (const untested of ['3.18.9', '3.19.2', '3.20.0', '3.21.0', '3.26.0', '3.27.0', '3.28.0', '4.0.0', 'garbage']) {
+			expect(scriptPaths.satisfiesRange(untested), untested).toBe(false);
+		}
+	});
+
+	it('claims as peer range exactly the lines the offline build knows', () => {
+		const pkg = JSON.parse(fs.readFileSync(path.join(import.meta.dirname, '..', 'package.json'), 'utf8')) as {
+			peerDependencies: Record<string, string>;
+		};
+		expect(WORKER_LINES.map((l) => l.range).join(' || ')).toBe(MEDIASOUP_TESTED_RANGE);
+		expect(pkg.peerDependencies['mediasoup']).toBe(MEDIASOUP_TESTED_RANGE);
+		expect(workerLineOf('3.19.3')?.line).toBe('3.19');
+		expect(workerLineOf('3.27.1')?.line).toBe('3.27');
+		for (const { overlay } of WORKER_LINES) {
+			if (overlay) expect(fs.existsSync(path.join(import.meta.dirname, '..', 'scripts', 'worker-build', overlay)), overlay).toBe(true);
+		}
+	});
+
+	it("loads the mediasoup it reports: node_modules' one, or the one `npm run test:matrix` names", async () => {
+		// scripts/mediasoup-line-hook.mjs redirects imports when SFU_RECORDER_MEDIASOUP_DIR is set;
+		// a redirect that silently failed would test node_modules' line twice.
+		const mediasoup = await import('mediasoup');
+		expect(mediasoup.version).toBe(getInstalledMediasoupVersion());
 	});
 
 	it('prefers MEDIASOUP_WORKER_BIN and leaves it alone', () => {

@@ -1,14 +1,10 @@
 // Source fixes applied to the copy of mediasoup's worker that the offline build
 // compiles (node_modules is never touched). Each one names the fault it fixes; see
-// docs/worker-build.md. Plain Node ESM, builtins only (runs from scripts/bootstrap.mjs).
+// docs/worker-build.md. A change here that makes cached workers wrong bumps the
+// recipe of every line it touches (lines.mjs). Plain Node ESM, builtins only (runs
+// from scripts/bootstrap.mjs).
 import fs from 'node:fs';
 import path from 'node:path';
-
-/**
- * Bump when the build recipe (shims, patches, options) changes in a way that makes
- * workers cached by an older recipe wrong: the bootstrap rebuilds those.
- */
-export const BUILD_RECIPE = 2;
 
 /**
  * mediasoup's BIO callback on the DTLS write BIO answers 1 for every post-operation

@@ -6,6 +6,7 @@ export interface WorkerCacheOptions {
 	arch?: string;
 	homedir?: string;
 }
+export declare function projectCacheDir(opts?: Pick<WorkerCacheOptions, 'env' | 'homedir'>): string;
 export declare function workerCacheDir(version: string, opts?: WorkerCacheOptions): string;
 export declare function workerCachePath(version: string, opts?: WorkerCacheOptions): string;
 export declare function mediasoupPrebuiltWorkerPath(mediasoupDir: string): string;

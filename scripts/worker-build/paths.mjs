@@ -4,8 +4,25 @@
 import os from 'node:os';
 import path from 'node:path';
 
-/** mediasoup versions the offline worker build (shims + srtp3 compat) was tested with. */
-export const MEDIASOUP_TESTED_RANGE = '>=3.19.0 <3.20.0';
+/**
+ * mediasoup versions the offline worker build (shims + srtp3 compat) was tested with:
+ * the union of the ranges of lines.mjs's WORKER_LINES (test/worker-bin.test.ts checks).
+ */
+export const MEDIASOUP_TESTED_RANGE = '>=3.19.3 <3.20.0 || >=3.27.1 <3.28.0';
+
+/**
+ * `${XDG_CACHE_HOME:-~/.cache}/sfu-recorder`: the project's cache (workers, and the Node
+ * and mediasoup installs of `npm run test:matrix`), outside any checkout.
+ * @param {{ env?: NodeJS.ProcessEnv, homedir?: string }} [opts]
+ */
+export function projectCacheDir(opts = {}) {
+	const env = opts.env ?? process.env;
+	const xdg = env.XDG_CACHE_HOME;
+	// XDG spec: a relative or empty XDG_CACHE_HOME is ignored.
+	const cacheRoot =
+		xdg && path.isAbsolute(xdg) ? xdg : path.join(opts.homedir ?? os.homedir(), '.cache');
+	return path.join(cacheRoot, 'sfu-recorder');
+}
 
 /**
  * `${XDG_CACHE_HOME:-~/.cache}/sfu-recorder/mediasoup-worker/<version>-<platform>-<arch>`
@@ -13,14 +30,9 @@ export const MEDIASOUP_TESTED_RANGE = '>=3.19.0 <3.20.0';
  * @param {{ env?: NodeJS.ProcessEnv, platform?: string, arch?: string, homedir?: string }} [opts]
  */
 export function workerCacheDir(version, opts = {}) {
-	const env = opts.env ?? process.env;
-	const xdg = env.XDG_CACHE_HOME;
-	// XDG spec: a relative or empty XDG_CACHE_HOME is ignored.
-	const cacheRoot =
-		xdg && path.isAbsolute(xdg) ? xdg : path.join(opts.homedir ?? os.homedir(), '.cache');
 	const platform = opts.platform ?? process.platform;
 	const arch = opts.arch ?? process.arch;
-	return path.join(cacheRoot, 'sfu-recorder', 'mediasoup-worker', `${version}-${platform}-${arch}`);
+	return path.join(projectCacheDir(opts), 'mediasoup-worker', `${version}-${platform}-${arch}`);
 }
 
 /** @param {string} version @param {Parameters<typeof workerCacheDir>[1]} [opts] */
@@ -47,26 +59,29 @@ function compare(a, b) {
 
 /**
  * Minimal range check for ranges of the form '>=X.Y.Z <A.B.C' (space-separated
- * comparators, all must hold). Prerelease tags are ignored.
+ * comparators, all must hold), alternatives joined by '||' (one must hold).
+ * Prerelease tags are ignored.
  * @param {string} version @param {string} [range]
  */
 export function satisfiesRange(version, range = MEDIASOUP_TESTED_RANGE) {
 	const v = parseVersion(version);
 	if (!v) return false;
-	return range
-		.trim()
-		.split(/\s+/)
-		.every((comparator) => {
-			const m = /^(>=|<=|>|<|=)?(.+)$/.exec(comparator);
-			const bound = m && parseVersion(m[2]);
-			if (!m || !bound) throw new Error(`unsupported range comparator: ${comparator}`);
-			const c = compare(v, bound);
-			switch (m[1] ?? '=') {
-				case '>=': return c >= 0;
-				case '<=': return c <= 0;
-				case '>': return c > 0;
-				case '<': return c < 0;
-				default: return c === 0;
-			}
-		});
+	return range.split('||').some((alternative) =>
+		alternative
+			.trim()
+			.split(/\s+/)
+			.every((comparator) => {
+				const m = /^(>=|<=|>|<|=)?(.+)$/.exec(comparator);
+				const bound = m && parseVersion(m[2]);
+				if (!m || !bound) throw new Error(`unsupported range comparator: ${comparator}`);
+				const c = compare(v, bound);
+				switch (m[1] ?? '=') {
+					case '>=': return c >= 0;
+					case '<=': return c <= 0;
+					case '>': return c > 0;
+					case '<': return c < 0;
+					default: return c === 0;
+				}
+			}),
+	);
 }

@@ -18,7 +18,10 @@ const timer = setTimeout(() => {
 }, 20_000);
 
 try {
-	const mediasoup = await import(require.resolve('mediasoup'));
+	// The bootstrap names the mediasoup it builds for (--mediasoup-dir: another line than node_modules').
+	const mediasoupDir = process.env.SFU_RECORDER_MEDIASOUP_DIR;
+	const entry = mediasoupDir ? createRequire(path.join(path.resolve(mediasoupDir), 'package.json')).resolve('.') : require.resolve('mediasoup');
+	const mediasoup = await import(entry);
 	const { createWorker, version } = mediasoup.default ?? mediasoup;
 	const worker = await createWorker({ logLevel: 'warn' });
 	worker.on('died', () => undefined); // reported by checkDtls

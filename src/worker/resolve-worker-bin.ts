@@ -16,8 +16,8 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 
-/** mediasoup versions the offline worker build was tested with. */
-export const MEDIASOUP_TESTED_RANGE = '>=3.19.0 <3.20.0';
+/** mediasoup versions the offline worker build was tested with (one range per line, joined by `||`). */
+export const MEDIASOUP_TESTED_RANGE = '>=3.19.3 <3.20.0 || >=3.27.1 <3.28.0';
 
 export interface WorkerCacheOptions {
 	env?: NodeJS.ProcessEnv;
@@ -46,8 +46,14 @@ function isExecutableFile(p: string): boolean {
 	}
 }
 
-/** Directory of the mediasoup package that `import('mediasoup')` would load, if installed. */
+/**
+ * Directory of the mediasoup package that `import('mediasoup')` would load, if installed.
+ * `SFU_RECORDER_MEDIASOUP_DIR` names it when `npm run test:matrix` runs the project
+ * against another mediasoup line (scripts/mediasoup-line-hook.mjs redirects the imports).
+ */
 export function findMediasoupDir(): string | undefined {
+	const override = process.env['SFU_RECORDER_MEDIASOUP_DIR'];
+	if (override) return path.resolve(override);
 	const bases: string[] = [];
 	try {
 		bases.push(import.meta.url);
