@@ -236,13 +236,22 @@ export class Compositor extends EventEmitter<CompositorEvents> {
           videoOut: join(workDir, `${name}.mp4`),
           audioOut: join(workDir, `${name}.wav`),
         });
-        await runFfmpeg(this.#binaries.ffmpegPath, args, {
-          signal: controller.signal,
-          label: `composing segment ${segment.index} (${fmt(segment.from)}–${fmt(segment.to)})`,
-          onProgress: (seconds) => progress.segment(segment, seconds * 1000),
-        }).catch((error: unknown) => {
-          throw namedSourceError(error, segment, sources.streams);
-        });
+        const render = () =>
+          runFfmpeg(this.#binaries.ffmpegPath, args, {
+            signal: controller.signal,
+            label: `composing segment ${segment.index} (${fmt(segment.from)}–${fmt(segment.to)})`,
+            onProgress: (seconds) => progress.segment(segment, seconds * 1000),
+          });
+        // ffmpeg 4.1 now and then crashes (SIGSEGV) on a segment of a frame or two; the same
+        // run again succeeds. A failure with an exit code is about the input: not retried.
+        await render()
+          .catch((error: unknown) => {
+            if (error instanceof FfmpegError && error.signal !== undefined && !controller.signal.aborted) return render();
+            throw error;
+          })
+          .catch((error: unknown) => {
+            throw namedSourceError(error, segment, sources.streams);
+          });
         progress.segmentDone(segment);
         this.emit('segment', segment, ++done, plan.segments.length);
       });

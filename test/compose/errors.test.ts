@@ -1,9 +1,9 @@
-import { cpSync, existsSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Compositor, composeSession, CompositeSourceError } from '../../src/compose/index.js';
 import { InvalidConfigError, SfuRecorderError } from '../../src/errors.js';
-import { FfmpegError } from '../../src/ffmpeg/index.js';
+import { FfmpegError, resolveFfmpegBinaries } from '../../src/ffmpeg/index.js';
 import { sessionPaths } from '../../src/spool/layout.js';
 import { createSyntheticSession, scratchDir } from '../helpers/compose-session.js';
 
@@ -132,6 +132,31 @@ describe('composite failures, cancellation and re-runs', () => {
     const garbage = await composeSession(dir, { ...SMALL, layout: (() => 42) as never }).catch((e: unknown) => e);
     expect(garbage).toBeInstanceOf(InvalidConfigError);
     expect(garbage).toMatchObject({ field: 'layout' });
+  });
+
+  it('renders a segment again when ffmpeg crashed on it (a signal), and gives up on a second crash', async () => {
+    const ffmpegPath = resolveFfmpegBinaries().ffmpegPath;
+    // A real process that dies of SIGSEGV on its first segment render, then runs ffmpeg.
+    const wrapper = (crashes: number) => {
+      const script = join(root, `crash-${crashes}-${n++}.sh`);
+      const counter = `${script}.count`;
+      writeFileSync(
+        script,
+        `#!/bin/sh\ncase "$*" in *seg-00000.mp4*) c=$(cat ${counter} 2>/dev/null || echo 0); echo $((c+1)) > ${counter}; [ "$c" -lt ${crashes} ] && kill -SEGV $$;; esac\nexec ${ffmpegPath} "$@"\n`,
+      );
+      chmodSync(script, 0o755);
+      return { script, renders: () => Number(readFileSync(counter, 'utf8')) };
+    };
+    const once = wrapper(1);
+    const result = await composeSession(copy(), { ...SMALL, ffmpegPath: once.script });
+    expect(once.renders()).toBe(2);
+    expect(Math.abs(result.durationMs - 6000)).toBeLessThanOrEqual(100);
+
+    const always = wrapper(2);
+    const error = await composeSession(copy(), { ...SMALL, ffmpegPath: always.script }).catch((e: unknown) => e);
+    expect(always.renders()).toBe(2);
+    expect(error).toBeInstanceOf(SfuRecorderError);
+    expect((error as SfuRecorderError).message).toMatch(/composing segment 0 .*killed by SIGSEGV/);
   });
 
   it('re-runs from what is on disk and replaces the previous composite', async () => {
