@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SfuRecorderError } from '../../src/errors.js';
 import { FfmpegError, resolveFfmpegBinaries, runFfmpeg, runFfprobe, tellingStderrLine } from '../../src/ffmpeg/index.js';
+import { failureOf } from '../helpers/outcomes.js';
 
 const { ffmpegPath, ffprobePath } = resolveFfmpegBinaries();
 
@@ -17,16 +18,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
-
-/** What a call rejected with (fails the test if it resolved). */
-async function failureOf(promise: Promise<unknown>): Promise<unknown> {
-  const outcome = await promise.then(
-    () => ({ resolved: true as const }),
-    (error: unknown) => ({ resolved: false as const, error }),
-  );
-  expect(outcome.resolved, 'expected a rejection').toBe(false);
-  return outcome.resolved ? undefined : outcome.error;
-}
 
 /** An executable shell script standing in for a binary. */
 function script(name: string, body: string): string {

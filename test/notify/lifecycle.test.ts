@@ -9,6 +9,7 @@ import { WebhookSender, type WebhookEntry } from '../../src/notify/webhook-sende
 import { LocalStorage } from '../../src/storage/local-storage.js';
 import { individualMetadata, makeTestMp4, spoolCopy, tempDir } from '../helpers/s3-fixtures.js';
 import { newWebhookSecret, startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
+import { thrownBy } from '../helpers/outcomes.js';
 
 const secret = newWebhookSecret();
 let receiver: WebhookReceiver;
@@ -26,16 +27,6 @@ afterAll(async () => {
   await receiver.close();
   await rm(work, { recursive: true, force: true });
 });
-
-/** What a synchronous call threw. */
-function thrownBy(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a throw');
-}
 
 /** A logger that keeps its error lines. */
 function recordingLogger(): Logger & { errors: Array<{ message: string; fields: Record<string, unknown> | undefined }> } {

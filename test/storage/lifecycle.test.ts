@@ -12,6 +12,7 @@ import { UploadError, type UploadDestination, type UploadRequest, type UploadRes
 import { UploadQueue, type UploadEntry } from '../../src/storage/upload-queue.js';
 import { compositeMetadata, individualMetadata, makeRandomFile, makeTestMp4, spoolCopy, tempDir } from '../helpers/s3-fixtures.js';
 import { startS3Server, TEST_S3_CREDENTIALS, testS3Client, type S3TestServer } from '../helpers/s3-server.js';
+import { failureOf, thrownBy } from '../helpers/outcomes.js';
 
 let work: string;
 let fixture: string;
@@ -31,26 +32,6 @@ afterAll(async () => {
   await s3.close();
   await rm(work, { recursive: true, force: true });
 });
-
-/** What a call rejected with (fails the test if it resolved). */
-async function failureOf(promise: Promise<unknown>): Promise<unknown> {
-  const outcome = await promise.then(
-    () => ({ resolved: true as const }),
-    (error: unknown) => ({ resolved: false as const, error }),
-  );
-  expect(outcome.resolved, 'expected a rejection').toBe(false);
-  return outcome.resolved ? undefined : outcome.error;
-}
-
-/** What a synchronous call threw. */
-function thrownBy(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a throw');
-}
 
 /** A logger that keeps what it was told. */
 function recordingLogger(): Logger & { lines: Array<{ level: string; message: string; fields: Record<string, unknown> | undefined }> } {
