@@ -24,7 +24,7 @@ export const sleep = (ms: number): Promise<void> => new Promise((resolve) => set
  * A stream's wall-clock presence measured independently of finalisation, from its
  * journals: from its first media to its last (epoch ms). Each end is the media time of
  * the track's first (last) packet, placed on the wall clock by the least delayed packet of
- * that track's first (last) second: a first or last packet held up on the way (a
+ * that track's first (last) two seconds: a first or last packet held up on the way (a
  * synthetic peer's encoder starting, a busy host) would otherwise move the presence by
  * its delay, which is no part of the stream.
  */
@@ -49,9 +49,17 @@ export function capturedPresence(sessionDir: string, streamId: string): { from: 
     if (packets.length === 0) continue;
     const first = packets[0]!;
     const last = packets[packets.length - 1]!;
-    const least = (inSecond: (p: { at: number }) => boolean) => Math.min(...packets.filter(inSecond).map((p) => p.at - p.mediaMs));
-    const start = least((p) => p.at < first.at + 1000) + first.mediaMs;
-    const end = least((p) => p.at > last.at - 1000) + last.mediaMs;
+    // The least delay among a window's packets, leaving out any whose media time is far off
+    // the window's median (a timestamp jump is not a delay).
+    const least = (inWindow: (p: { at: number }) => boolean) => {
+      const offsets = packets.filter(inWindow).map((p) => p.at - p.mediaMs).sort((x, y) => x - y);
+      const median = offsets[Math.floor(offsets.length / 2)]!;
+      return Math.min(...offsets.filter((o) => Math.abs(o - median) <= 1000));
+    };
+    // Two seconds, as the recorder's own lower envelope at a track's ends: a narrower window
+    // reads a start-up or wind-down burst of delay as media time.
+    const start = least((p) => p.at < first.at + 2000) + first.mediaMs;
+    const end = least((p) => p.at > last.at - 2000) + last.mediaMs;
     from = Math.min(from, start);
     to = Math.max(to, end);
     if (journal.header.kind === 'video') firstVideo = Math.min(firstVideo ?? Infinity, start);
