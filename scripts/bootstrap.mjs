@@ -48,6 +48,14 @@ export const BUILD_PACKAGES = [
 ];
 /** Debian packages needed by the browser tests. */
 export const BROWSER_PACKAGES = ['chromium'];
+/**
+ * Debian packages needed by the job-runner tests: a real Redis for BullMQ (the tests start
+ * their own redis-server on free ports; a system one the package may start on 6379 is unused)
+ * and iproute2 for `ip netns`.
+ */
+export const JOB_PACKAGES = ['redis-server', 'iproute2'];
+/** The command each JOB_PACKAGES entry provides: the package is only wanted when it is missing. */
+const JOB_COMMANDS = { 'redis-server': 'redis-server', iproute2: 'ip' };
 
 /** Wraps in mediasoup's worker/subprojects that need no shim (unused on Linux / disabled). */
 const WRAPS_WITHOUT_SHIM = new Set(['liburing', 'wingetopt']);
@@ -87,7 +95,8 @@ const secs = (ms) => `${(ms / 1000).toFixed(1)}s`;
 function usage() {
 	console.log(`Usage: node scripts/bootstrap.mjs [options]
 
-Installs missing Debian packages, runs \`npm ci --ignore-scripts\` and makes a
+Installs missing Debian packages (chromium, redis-server, iproute2, and what an
+offline worker build needs), runs \`npm ci --ignore-scripts\` and makes a
 mediasoup worker available (env MEDIASOUP_WORKER_BIN, mediasoup's prebuilt
 worker, or a worker built offline and cached under
 \${XDG_CACHE_HOME:-~/.cache}/sfu-recorder/mediasoup-worker/).
@@ -118,6 +127,11 @@ function isExecutableFile(p) {
 
 function hasCommand(cmd) {
 	return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+
+/** hasCommand, also looking in the sbin directories a non-root PATH may lack (ip lives in /usr/sbin). */
+function hasSystemCommand(cmd) {
+	return hasCommand(cmd) || ['/usr/sbin', '/sbin'].some((dir) => isExecutableFile(path.join(dir, cmd)));
 }
 
 function run(cmd, args, opts = {}) {
@@ -183,6 +197,17 @@ function ensurePackages(pkgs, why) {
 	}
 	const still = missingPackages(missing);
 	if (still.length) fail(`packages still missing after apt-get install: ${still.join(' ')}`);
+}
+
+/** JOB_PACKAGES whose command is missing (REDIS_SERVER_BIN, when set, stands in for redis-server). */
+function jobPackagesNeeded() {
+	return JOB_PACKAGES.filter((pkg) => {
+		if (pkg === 'redis-server' && process.env.REDIS_SERVER_BIN) {
+			if (!isExecutableFile(process.env.REDIS_SERVER_BIN)) fail(`REDIS_SERVER_BIN=${process.env.REDIS_SERVER_BIN} is not an executable file; fix or unset it`);
+			return false;
+		}
+		return !hasSystemCommand(JOB_COMMANDS[pkg]);
+	});
 }
 
 /** @returns {string[]} sonames `ldd` reports as "not found" */
@@ -581,6 +606,7 @@ async function main() {
 
 	// The test suite drives real browsers; --with-browser is the default now and kept for old scripts.
 	const browserPkgs = flags.has('--no-browser') ? [] : BROWSER_PACKAGES;
+	const jobPkgs = jobPackagesNeeded();
 	const envBin = process.env.MEDIASOUP_WORKER_BIN;
 	const prebuilt = mediasoupPrebuiltWorkerPath(MEDIASOUP_DIR);
 	const cached = workerCachePath(version);
@@ -600,11 +626,11 @@ async function main() {
 	}
 
 	if (bin) {
-		ensurePackages(browserPkgs, 'browser tests');
+		ensurePackages([...browserPkgs, ...jobPkgs], 'browser + job-runner tests');
 		ensureRuntimeLibs(bin, source === 'cached worker' ? runtimeList : undefined);
 		log(`using ${source}: ${bin}`);
 	} else {
-		ensurePackages([...BUILD_PACKAGES, ...browserPkgs], 'worker build + browser tests');
+		ensurePackages([...BUILD_PACKAGES, ...browserPkgs, ...jobPkgs], 'worker build + browser + job-runner tests');
 		bin = await buildWorker(version, workerLine);
 		source = 'cached worker';
 	}
