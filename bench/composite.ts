@@ -41,7 +41,7 @@ async function measure<T>(fn: () => Promise<T>): Promise<{ value: T; wallS: numb
 }
 
 /** Four finalised-looking streams (moving test pattern, hue per peer, flash + beep) and a timeline. */
-async function makeSession(dir: string, seconds: number, ffmpegPath: string): Promise<FinalisedStream[]> {
+export async function makeSession(dir: string, seconds: number, ffmpegPath: string): Promise<FinalisedStream[]> {
   const S = 1_700_000_000_000;
   const end = S + seconds * 1000;
   rmSync(dir, { recursive: true, force: true });

@@ -12,6 +12,7 @@ ensureMediasoupWorkerEnv();
 const benches: Record<string, () => Promise<Bench>> = {
   capture: () => import('./capture.js'),
   composite: () => import('./composite.js'),
+  'scale-out': () => import('./scale-out.js'),
 };
 
 const [name, ...argv] = process.argv.slice(2);

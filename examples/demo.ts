@@ -2,11 +2,14 @@
  * The demo: a short meeting of synthetic peers on a real mediasoup router, recorded
  * with sfu-recorder into the default storage (a local directory with signed URLs).
  *
- *   npm run demo -- [--out DIR] [--duration SECONDS] [--peers N] [--json] [--serve]
+ *   npm run demo -- [--out DIR] [--duration SECONDS] [--peers N] [--json] [--serve] [--workers N]
  *
  * One peer joins late, one leaves early, one mutes for a while; every peer's video
  * flashes white and its audio beeps at the same instants, once a second, so A/V
  * sync can be checked in any file it produces.
+ *
+ * With `--workers N` the meeting is finalised through BullMQ: a Redis of its own and N
+ * `sfu-recorder worker` processes, and the demo prints which worker did which job.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,6 +18,7 @@ import { parseArgs } from 'node:util';
 import type { RecordingStoredEvent } from '../src/index.js';
 import type { SyntheticPeer as SyntheticPeerInstance } from '../src/testing/index.js';
 import { ensureMediasoupWorkerEnv } from '../src/worker/resolve-worker-bin.js';
+import { startDemoWorkers, startLocalRedis } from './demo-workers.js';
 
 interface DemoArgs {
   out: string;
@@ -22,6 +26,7 @@ interface DemoArgs {
   peers: number;
   json: boolean;
   serve: boolean;
+  workers: number;
 }
 
 function parseDemoArgs(): DemoArgs {
@@ -32,18 +37,21 @@ function parseDemoArgs(): DemoArgs {
       peers: { type: 'string', default: '3' },
       json: { type: 'boolean', default: false },
       serve: { type: 'boolean', default: false },
+      workers: { type: 'string', default: '0' },
       help: { type: 'boolean', default: false },
     },
   });
   if (values.help) {
-    console.log('usage: npm run demo -- [--out DIR] [--duration SECONDS] [--peers N] [--json] [--serve]');
+    console.log('usage: npm run demo -- [--out DIR] [--duration SECONDS] [--peers N] [--json] [--serve] [--workers N]');
     process.exit(0);
   }
   const durationS = Number(values.duration);
   const peers = Number(values.peers);
   if (!Number.isFinite(durationS) || durationS < 6) fail(`--duration must be a number of seconds >= 6 (got ${values.duration})`);
   if (!Number.isInteger(peers) || peers < 1 || peers > 9) fail(`--peers must be an integer from 1 to 9 (got ${values.peers})`);
-  return { out: resolve(values.out), durationS, peers, json: values.json, serve: values.serve };
+  const workers = Number(values.workers);
+  if (!Number.isInteger(workers) || workers < 0 || workers > 16) fail(`--workers must be an integer from 0 to 16 (got ${values.workers})`);
+  return { out: resolve(values.out), durationS, peers, json: values.json, serve: values.serve, workers };
 }
 
 function fail(message: string): never {
@@ -67,7 +75,16 @@ async function main(): Promise<void> {
   const worker = await mediasoup.createWorker({ logLevel: 'warn' });
   const router = await worker.createRouter({ mediaCodecs: [...SYNTHETIC_ROUTER_CODECS] });
   const spoolDir = mkdtempSync(join(tmpdir(), 'sfu-recorder-demo-spool-'));
-  const recorder = await SfuRecorder.create({ spoolDir, defaultStorage: { root: args.out }, gracePeriodMs: 1000 });
+  // --workers: the same meeting through Redis and worker processes instead of this one.
+  const redis = args.workers > 0 ? await startLocalRedis() : undefined;
+  const jobWorkers = redis ? startDemoWorkers(args.workers, redis.url, (line) => log(line)) : undefined;
+  if (redis) log(`${args.workers} worker processes taking jobs from ${redis.url}`);
+  const recorder = await SfuRecorder.create({
+    spoolDir,
+    defaultStorage: { root: args.out },
+    gracePeriodMs: 1000,
+    ...(redis ? { jobs: { redis: redis.url } } : {}),
+  });
   const server = await recorder.defaultStorage.listen({ port: 0, host: '127.0.0.1' });
 
   const stored: RecordingStoredEvent[] = [];
@@ -78,6 +95,15 @@ async function main(): Promise<void> {
   recorder.on('recordingstored', (event) => stored.push(event));
   recorder.on('recordingfailed', (event) => log(`FAILED to store ${event.key}: ${event.error.message}`));
   recorder.on('error', (error, context) => log(`error ${JSON.stringify(context)}: ${error.message}`));
+  const jobTable: string[] = [];
+  recorder.on('sessionfinalised', (info) => {
+    const status = recorder.sessionStatus(info.sessionId);
+    for (const job of status?.jobs ?? []) {
+      const what = job.kind === 'finalise-stream' ? `${job.peerId}/${job.streamId}` : job.kind === 'render-segment' ? `segment ${job.segment}` : 'all segments';
+      const seconds = job.finishedAt && job.startedAt ? `${((job.finishedAt - job.startedAt) / 1000).toFixed(1)} s` : '';
+      jobTable.push(`  ${job.kind.padEnd(16)} ${what.padEnd(28)} ${(job.worker ?? '-').padEnd(12)} ${job.state.padEnd(6)} ${seconds}`);
+    }
+  });
 
   const room = await recorder.enableRoom({ roomId: 'demo-room', router });
   const codecs = ['VP8', 'H264', 'VP9'] as const;
@@ -134,6 +160,9 @@ async function main(): Promise<void> {
     })),
   };
   console.log('');
+  console.log(`Jobs (${recorder.jobRunner} runner): kind, what, worker, state, time`);
+  for (const line of jobTable) console.log(line);
+  console.log('');
   console.log(`Recordings in ${args.out}:`);
   for (const r of report.recordings) {
     console.log(`  ${r.type.padEnd(10)} ${(r.peerId ?? 'all peers').padEnd(9)} ${(r.durationMs / 1000).toFixed(2).padStart(6)} s ${String(Math.round(r.sizeBytes / 1024)).padStart(6)} KiB`);
@@ -156,6 +185,8 @@ async function main(): Promise<void> {
   }
   await server.close();
   await recorder.close();
+  await jobWorkers?.stop();
+  await redis?.stop();
   worker.close();
 }
 

@@ -18,8 +18,40 @@ export {
   type SpoolFullInfo,
   type SpoolAvailableInfo,
   type EnableRoomOptions,
+  type JobsOptions,
+  type SessionStatus,
 } from './recorder/sfu-recorder.js';
 export { RoomRecorder, type RoomRecorderEvents, type RoomRecorderObserverEvents } from './recorder/room-recorder.js';
+export type { JobStatus, SessionJobsStatus } from './recorder/session-status.js';
+export type { JobRunner, JobRunOptions } from './jobs/runner.js';
+export type {
+  RecordingJob,
+  RecordingJobKind,
+  JobCommon,
+  FinaliseStreamJob,
+  RenderSegmentJob,
+  JoinCompositeJob,
+  JobResult,
+  JobProgress,
+} from './jobs/types.js';
+export { executeJob, describeJob, type ExecuteContext } from './jobs/execute.js';
+export { InProcessJobRunner, type InProcessJobRunnerOptions } from './jobs/in-process.js';
+export { BullMqJobRunner, type BullMqJobRunnerOptions } from './jobs/bullmq-runner.js';
+export { RecordingJobWorker, type RecordingJobWorkerOptions, type RecordingJobWorkerEvents } from './jobs/worker.js';
+export { QUEUE_NAME, stagingKey, stagingSessionPrefix, type QueuedJobData } from './jobs/queue-contract.js';
+export {
+  DirectoryStaging,
+  S3Staging,
+  StagingError,
+  openStaging,
+  stagingFromConfig,
+  validateStagingConfig,
+  type StagingStore,
+  type StagingDescriptor,
+  type StagingConfig,
+  type S3StagingOptions,
+  type StagingCredentials,
+} from './jobs/staging/index.js';
 export { EnhancedEventEmitter } from './enhanced-events.js';
 export { identifyFromAppData, type IdentifyProducer, type ProducerIdentity } from './recorder/identity.js';
 export type { FinaliseOptions } from './recorder/session-finaliser.js';

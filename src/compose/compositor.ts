@@ -1,17 +1,25 @@
 import { mkdtemp, rename, rm, stat, writeFile, mkdir } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative } from 'node:path';
 import { EventEmitter } from 'eventemitter3';
 import { describeValue, expectObject, fieldPath, integerIn, nonEmptyString, numberIn, optionNames, optionalBoolean } from '../config/validate.js';
 import { canceledError, InvalidConfigError, SfuRecorderError, toSfuRecorderError } from '../errors.js';
-import { FfmpegError, resolveFfmpegBinaries, runFfmpeg, runFfprobe, tellingStderrLine, type FfmpegBinaries } from '../ffmpeg/index.js';
+import { resolveFfmpegBinaries, runFfprobe, type FfmpegBinaries } from '../ffmpeg/index.js';
+import type { FinalisedStream } from '../mux/stream-result.js';
 import { sessionPaths } from '../spool/layout.js';
-import { MIX_SAMPLE_RATE, segmentArgs, type VideoEncoding } from './filtergraph.js';
+import { MIX_SAMPLE_RATE } from './filtergraph.js';
 import { findNameTileFont } from './fonts.js';
 import { resolveLayout } from './layouts.js';
 import { planComposition, type CompositionPlan } from './planner.js';
-import { CompositeSourceError, probeComposeSources, readComposeSources } from './session.js';
+import { probeComposeSources, readComposeSources, type ComposeSources } from './session.js';
+import { joinSegments, renderSegment, segmentFileNames, segmentStreamIds, type JoinSpec, type SegmentRenderSpec } from './steps.js';
 import type { CompositeLayout, CompositeSegment, LayoutName } from './types.js';
+
+/** A composition as steps: see {@link Compositor.steps}. */
+export interface CompositionSteps {
+  segments: SegmentRenderSpec[];
+  join: JoinSpec;
+}
 
 /** How the composite looks and is encoded. Every field has a default. */
 export interface CompositeOptions {
@@ -145,6 +153,16 @@ export class Compositor extends EventEmitter<CompositorEvents> {
     }
   }
 
+  /** Opens every stream mp4 of `streams` so that a broken one is named before any encoding. */
+  probe(streams: readonly FinalisedStream[], signal?: AbortSignal): Promise<void> {
+    return probeComposeSources(this.#binaries.ffprobePath, streams, signal);
+  }
+
+  /** Plans sources already read (see {@link readComposeSources}); pure. */
+  planSources(sources: Pick<ComposeSources, 'events' | 'streams'>): CompositionPlan {
+    return this.#plan(sources.events, sources.streams);
+  }
+
   #plan(events: Parameters<typeof planComposition>[0]['events'], streams: Parameters<typeof planComposition>[0]['streams']) {
     const o = this.options;
     return planComposition({
@@ -208,56 +226,38 @@ export class Compositor extends EventEmitter<CompositorEvents> {
         this.emit('progress', p);
         run.onProgress?.(p);
       });
+      const steps = this.steps(plan, sources.streams);
       const needsFont = plan.segments.some((s) => s.tiles.some((t) => t.kind === 'name'));
       const fontFile = needsFont ? await findNameTileFont(this.#binaries.ffmpegPath, o.fontFile) : undefined;
-      const labelFiles = await writeLabelFiles(workDir, plan, fontFile !== undefined);
-
       const cores = availableParallelism();
       const concurrency = Math.max(1, Math.min(o.concurrency ?? cores, plan.segments.length));
-      const encoding: VideoEncoding = {
-        fps: plan.fps,
-        preset: o.preset ?? DEFAULTS.preset,
-        ...(o.bitrate ? { bitrate: o.bitrate } : {}),
-        ...(o.crf !== undefined ? { crf: o.crf } : {}),
-        // Parallel encoders share the cores instead of each starting a thread per core.
-        threads: concurrency > 1 ? Math.max(1, Math.floor(cores / concurrency)) : 0,
-      };
+      // Parallel encoders share the cores instead of each starting a thread per core.
+      const threads = concurrency > 1 ? Math.max(1, Math.floor(cores / concurrency)) : 0;
       let done = 0;
-      await runPool(plan.segments, concurrency, controller, async (segment) => {
-        const name = `seg-${String(segment.index).padStart(5, '0')}`;
-        const args = segmentArgs({
-          segment,
-          width: plan.width,
-          height: plan.height,
-          encoding,
-          background: o.background ?? DEFAULTS.background,
-          streams: new Map(sources.streams.map((s) => [s.streamId, s])),
-          ...(fontFile ? { fontFile, labelFile: (i: number) => labelFiles.get(segment.tiles[i]!.label)! } : {}),
-          videoOut: join(workDir, `${name}.mp4`),
-          audioOut: join(workDir, `${name}.wav`),
-        });
-        const render = () =>
-          runFfmpeg(this.#binaries.ffmpegPath, args, {
+      await runPool(steps.segments, concurrency, controller, async (spec) => {
+        const names = segmentFileNames(spec.segment.index);
+        await renderSegment(
+          { ...spec, ...(fontFile ? { fontFile } : {}) },
+          sessionDir,
+          { video: join(workDir, names.video), audio: join(workDir, names.audio), workDir },
+          threads,
+          {
+            ffmpegPath: this.#binaries.ffmpegPath,
             signal: controller.signal,
-            label: `composing segment ${segment.index} (${fmt(segment.from)}–${fmt(segment.to)})`,
-            onProgress: (seconds) => progress.segment(segment, seconds * 1000),
-          });
-        // ffmpeg 4.1 now and then crashes (SIGSEGV) on a segment of a frame or two; the same
-        // run again succeeds. A failure with an exit code is about the input: not retried.
-        await render()
-          .catch((error: unknown) => {
-            if (error instanceof FfmpegError && error.signal !== undefined && !controller.signal.aborted) return render();
-            throw error;
-          })
-          .catch((error: unknown) => {
-            throw namedSourceError(error, segment, sources.streams);
-          });
-        progress.segmentDone(segment);
-        this.emit('segment', segment, ++done, plan.segments.length);
+            onProgress: (seconds) => progress.segment(spec.segment, seconds * 1000),
+          },
+        );
+        progress.segmentDone(spec.segment);
+        this.emit('segment', spec.segment, ++done, plan.segments.length);
       });
 
-      await this.#join(plan, workDir, partial, controller.signal, progress);
-      const result = await this.#result(plan, sources.complete, partial, outFile);
+      progress.joining(0);
+      await joinSegments(steps.join, workDir, partial, {
+        ffmpegPath: this.#binaries.ffmpegPath,
+        signal: controller.signal,
+        onProgress: (seconds) => progress.joining(seconds * 1000),
+      });
+      const result = await compositeResultOf(this.#binaries.ffprobePath, plan, sources.complete, partial, outFile);
       await rename(partial, outFile);
       await writeJsonAtomic(sessionPaths.compositeResult(sessionDir), result);
       progress.finish();
@@ -271,63 +271,76 @@ export class Compositor extends EventEmitter<CompositorEvents> {
     }
   }
 
-  /** Joins the video segments as they are and encodes the concatenated audio once. */
-  async #join(plan: CompositionPlan, workDir: string, out: string, signal: AbortSignal, progress: ProgressTracker) {
-    const video = ['ffconcat version 1.0'];
-    const audio = ['ffconcat version 1.0'];
-    for (const s of plan.segments) {
-      const name = `seg-${String(s.index).padStart(5, '0')}`;
-      const samples =
-        Math.round((s.endFrame * MIX_SAMPLE_RATE) / plan.fps) - Math.round((s.startFrame * MIX_SAMPLE_RATE) / plan.fps);
-      video.push(`file ${name}.mp4`, `duration ${((s.endFrame - s.startFrame) / plan.fps).toFixed(6)}`);
-      audio.push(`file ${name}.wav`, `duration ${(samples / MIX_SAMPLE_RATE).toFixed(6)}`);
-    }
-    await writeFile(join(workDir, 'video.ffconcat'), `${video.join('\n')}\n`);
-    await writeFile(join(workDir, 'audio.ffconcat'), `${audio.join('\n')}\n`);
-    progress.joining(0);
-    await runFfmpeg(
-      this.#binaries.ffmpegPath,
-      [
-        '-f', 'concat', '-safe', '0', '-i', join(workDir, 'video.ffconcat'),
-        '-f', 'concat', '-safe', '0', '-i', join(workDir, 'audio.ffconcat'),
-        '-map', '0:v:0', '-map', '1:a:0',
-        '-c:v', 'copy',
-        '-c:a', 'aac', '-b:a', this.options.audioBitrate ?? DEFAULTS.audioBitrate, '-ar', String(MIX_SAMPLE_RATE), '-ac', '2',
-        '-movflags', '+faststart',
-        '-f', 'mp4', out,
-      ],
-      { signal, label: 'joining composite segments', onProgress: (seconds) => progress.joining(seconds * 1000) },
-    );
-  }
-
-  async #result(plan: CompositionPlan, complete: boolean, partial: string, outFile: string): Promise<CompositeResult> {
-    const { size } = await stat(partial);
-    const probe = await runFfprobe<{ format?: { duration?: string } }>(this.#binaries.ffprobePath, [
-      '-show_entries', 'format=duration', partial,
-    ]);
-    const durationMs = Number(probe.format?.duration ?? 0) * 1000;
-    if (!(size > 0 && durationMs > 0)) {
-      throw new SfuRecorderError('ERR_COMPOSE_FAILED', `composite of session ${plan.sessionId} came out empty (${size} bytes)`);
-    }
-    return {
-      version: 1,
-      roomId: plan.roomId,
-      sessionId: plan.sessionId,
-      file: outFile,
-      startedAt: plan.startedAt,
-      endedAt: plan.endedAt,
-      durationMs: Math.round(durationMs),
-      sizeBytes: size,
+  /**
+   * The plan as steps that run from data alone: one render spec per segment (its streams'
+   * files relative to `sessionDir` when they lie inside it) and the join.
+   */
+  steps(plan: CompositionPlan, streams: readonly FinalisedStream[], sessionDir?: string): CompositionSteps {
+    const o = this.options;
+    const byId = new Map(streams.map((s) => [s.streamId, s]));
+    const encoding = {
+      fps: plan.fps,
+      preset: o.preset ?? DEFAULTS.preset,
+      ...(o.bitrate ? { bitrate: o.bitrate } : {}),
+      ...(o.crf !== undefined ? { crf: o.crf } : {}),
+    };
+    const segments = plan.segments.map((segment): SegmentRenderSpec => ({
+      segment,
       width: plan.width,
       height: plan.height,
-      fps: plan.fps,
-      video: { codec: 'h264' },
-      audio: { codec: 'aac', sampleRate: MIX_SAMPLE_RATE, channels: 2 },
-      segments: plan.segments.length,
-      cuts: plan.cuts,
-      timelineComplete: complete,
+      background: o.background ?? DEFAULTS.background,
+      encoding,
+      streams: segmentStreamIds(segment)
+        .map((id) => byId.get(id))
+        .filter((s): s is FinalisedStream => s !== undefined)
+        .map((s) => ({ ...s, file: sessionDir && isInside(sessionDir, s.file) ? relative(sessionDir, s.file) : s.file })),
+      ...(o.fontFile ? { fontFile: o.fontFile } : {}),
+    }));
+    return {
+      segments,
+      join: {
+        fps: plan.fps,
+        audioBitrate: o.audioBitrate ?? DEFAULTS.audioBitrate,
+        segments: plan.segments.map(({ index, startFrame, endFrame }) => ({ index, startFrame, endFrame })),
+      },
     };
   }
+}
+
+/** `composite.json` of a joined composite, probed (an empty result is an error). */
+export async function compositeResultOf(
+  ffprobePath: string,
+  plan: CompositionPlan,
+  complete: boolean,
+  partial: string,
+  outFile: string,
+): Promise<CompositeResult> {
+  const { size } = await stat(partial);
+  const probe = await runFfprobe<{ format?: { duration?: string } }>(ffprobePath, [
+    '-show_entries', 'format=duration', partial,
+  ]);
+  const durationMs = Number(probe.format?.duration ?? 0) * 1000;
+  if (!(size > 0 && durationMs > 0)) {
+    throw new SfuRecorderError('ERR_COMPOSE_FAILED', `composite of session ${plan.sessionId} came out empty (${size} bytes)`);
+  }
+  return {
+    version: 1,
+    roomId: plan.roomId,
+    sessionId: plan.sessionId,
+    file: outFile,
+    startedAt: plan.startedAt,
+    endedAt: plan.endedAt,
+    durationMs: Math.round(durationMs),
+    sizeBytes: size,
+    width: plan.width,
+    height: plan.height,
+    fps: plan.fps,
+    video: { codec: 'h264' },
+    audio: { codec: 'aac', sampleRate: MIX_SAMPLE_RATE, channels: 2 },
+    segments: plan.segments.length,
+    cuts: plan.cuts,
+    timelineComplete: complete,
+  };
 }
 
 /**
@@ -497,48 +510,13 @@ class ProgressTracker {
   }
 }
 
-/** One label file per distinct name (drawtext reads them: no escaping of user text). */
-async function writeLabelFiles(workDir: string, plan: CompositionPlan, enabled: boolean): Promise<Map<string, string>> {
-  const files = new Map<string, string>();
-  if (!enabled) return files;
-  for (const segment of plan.segments) {
-    for (const tile of segment.tiles) {
-      if (tile.kind !== 'name' || files.has(tile.label)) continue;
-      const file = join(workDir, `label-${files.size}.txt`);
-      await writeFile(file, tile.label);
-      files.set(tile.label, file);
-    }
-  }
-  return files;
-}
-
-/**
- * When ffmpeg's complaint names one of the segment's source files, say which stream it is.
- * Only the telling line, or a line in ffmpeg's `<file>: <error>` form, counts: every input
- * that opened fine is also named in the tail (`Input #0, ... from '<file>'`).
- */
-function namedSourceError(error: unknown, segment: CompositeSegment, streams: ReadonlyArray<{ file: string; streamId: string; peerId: string }>) {
-  if (!(error instanceof FfmpegError)) return error;
-  const line = tellingStderrLine(error.stderrTail);
-  const lines = error.stderrTail.split('\n').map((l) => l.trim());
-  const culprit =
-    streams.find((s) => line?.includes(s.file)) ?? streams.find((s) => lines.some((l) => l.startsWith(`${s.file}: `)));
-  if (!culprit) return error;
-  const detail = line === undefined ? culprit.file : line.includes(culprit.file) ? line : `${culprit.file}: ${line}`;
-  return new CompositeSourceError(
-    'ERR_COMPOSE_SOURCE_BROKEN',
-    culprit.file,
-    `segment ${segment.index} failed reading stream ${culprit.streamId} (peer ${culprit.peerId}): ${detail}`,
-    error,
-  );
-}
-
 async function writeJsonAtomic(path: string, value: unknown) {
   const tmp = `${path}.tmp`;
   await writeFile(tmp, `${JSON.stringify(value, null, 2)}\n`);
   await rename(tmp, path);
 }
 
-function fmt(ms: number): string {
-  return `${(ms / 1000).toFixed(3)}s`;
+function isInside(dir: string, file: string): boolean {
+  const rel = relative(dir, file);
+  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
 }

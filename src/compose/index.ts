@@ -1,6 +1,8 @@
 export {
   Compositor,
   composeSession,
+  compositeResultOf,
+  type CompositionSteps,
   type CompositeOptions,
   type ComposeRunOptions,
   type CompositeProgress,
@@ -23,3 +25,4 @@ export type {
   LayoutPlacement,
   Rect,
 } from './types.js';
+export { joinSegments, renderSegment, segmentFileNames, segmentStreamIds, type JoinSpec, type SegmentRenderSpec } from './steps.js';

@@ -36,7 +36,18 @@ export interface ComposeSources {
  * have its `stream.json` and mp4. The mp4 path in `stream.json` is used when it exists,
  * else the one in the session directory (a moved or copied spool).
  */
-export function readComposeSources(sessionDir: string, options: { skipMissing?: boolean } = {}): ComposeSources {
+export function readComposeSources(
+  sessionDir: string,
+  options: {
+    skipMissing?: boolean;
+    /**
+     * False when the stream mp4s are not in this directory but wherever the segments are
+     * rendered (staged for remote workers): each stream's `file` is then its place in the
+     * session layout, unchecked. Default true.
+     */
+    requireFiles?: boolean;
+  } = {},
+): ComposeSources {
   const timelinePath = sessionPaths.timeline(sessionDir);
   if (!existsSync(timelinePath)) {
     throw new CompositeSourceError('ERR_COMPOSE_SOURCE_MISSING', timelinePath, `cannot compose ${sessionDir}: no timeline at ${timelinePath}`);
@@ -73,6 +84,10 @@ export function readComposeSources(sessionDir: string, options: { skipMissing?: 
       throw new CompositeSourceError('ERR_COMPOSE_SOURCE_BROKEN', resultPath, `${resultPath} is not a valid stream.json: startedAt/endedAt missing`);
     }
     const local = sessionPaths.streamFile(sessionDir, peerId, streamId);
+    if (options.requireFiles === false) {
+      streams.push({ ...stream, file: local, cuts: stream.cuts ?? [] });
+      continue;
+    }
     const file = stream.file && existsSync(stream.file) ? stream.file : local;
     if (!existsSync(file)) {
       if (options.skipMissing) continue;

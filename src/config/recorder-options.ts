@@ -1,3 +1,4 @@
+import { validateStagingConfig } from '../jobs/staging/open-staging.js';
 import { resolve } from 'node:path';
 import { COMPOSITE_OPTION_NAMES, validateCompositeOptions } from '../compose/compositor.js';
 import { InvalidConfigError } from '../errors.js';
@@ -56,6 +57,16 @@ const RECORDER_OPTION_NAMES = optionNames<SfuRecorderOptions>({
   keepSessionsMs: true,
   individualOptions: true,
   compositeOptions: true,
+  jobs: true,
+});
+
+const JOBS_OPTION_NAMES = optionNames<NonNullable<SfuRecorderOptions['jobs']>>({
+  runner: true,
+  redis: true,
+  staging: true,
+  queueName: true,
+  attempts: true,
+  concurrency: true,
 });
 
 const DELIVERY_OPTION_NAMES = optionNames<NonNullable<SfuRecorderOptions['delivery']>>({
@@ -134,7 +145,42 @@ export function validateRecorderOptions(input: unknown): ResolvedRecorderOptions
   if (o.compositeOptions !== undefined) {
     validateCompositeOptions(o.compositeOptions, 'compositeOptions', RECORDER_COMPOSITE_OPTION_NAMES);
   }
+  if (o.jobs !== undefined) validateJobs(o.jobs);
   return { ...(o as SfuRecorderOptions), spoolDir, gracePeriodMs, reconnectWindowMs, keepSessionsMs };
+}
+
+/**
+ * `jobs`: a runner of yours, or BullMQ on Redis (a URL or a connection) with a staging store.
+ * A Redis URL may hold a password: it is never echoed.
+ */
+function validateJobs(input: unknown): void {
+  const o = expectObject('jobs', input, JOBS_OPTION_NAMES, { secret: true });
+  if (o.runner !== undefined) {
+    const runner = o.runner as { run?: unknown; close?: unknown; name?: unknown };
+    if (typeof runner !== 'object' || runner === null || typeof runner.run !== 'function' || typeof runner.close !== 'function' || typeof runner.name !== 'string') {
+      throw new InvalidConfigError('jobs.runner', `jobs.runner must be a JobRunner (name, run(), close()) (got ${describeValue(o.runner)})`);
+    }
+    if (o.redis !== undefined) throw new InvalidConfigError('jobs.redis', 'jobs.redis and jobs.runner cannot be used together: the runner decides where jobs run');
+  }
+  if (o.redis !== undefined) {
+    const isUrl = typeof o.redis === 'string' && /^rediss?:\/\/[^\s]+$/.test(o.redis);
+    const isConnection = typeof o.redis === 'object' && o.redis !== null && typeof (o.redis as { duplicate?: unknown }).duplicate === 'function';
+    if (!isUrl && !isConnection) {
+      throw new InvalidConfigError('jobs.redis', `jobs.redis must be a redis:// or rediss:// URL or an ioredis connection (got ${typeof o.redis === 'string' ? 'a string that is not one' : describeValue(o.redis)})`);
+    }
+  }
+  if (o.staging !== undefined) {
+    if (o.redis === undefined) throw new InvalidConfigError('jobs.staging', 'jobs.staging is for the BullMQ runner: set jobs.redis as well');
+    const store = o.staging as { put?: unknown; get?: unknown };
+    if (!(typeof store.put === 'function' && typeof store.get === 'function')) validateStagingConfig(o.staging, 'jobs.staging');
+  }
+  if (o.queueName !== undefined) {
+    if (!(typeof o.queueName === 'string' && /^[A-Za-z0-9_.-]{1,100}$/.test(o.queueName))) {
+      throw new InvalidConfigError('jobs.queueName', `jobs.queueName must be 1 to 100 letters, digits, '_', '.' or '-' (got ${describeValue(o.queueName)})`);
+    }
+  }
+  if (o.attempts !== undefined) integerIn('jobs.attempts', o.attempts, 1, 100);
+  if (o.concurrency !== undefined) integerIn('jobs.concurrency', o.concurrency, 1, 1024);
 }
 
 /** A duration in ms that a timer waits: a number >= 0 that `setTimeout` can wait. */

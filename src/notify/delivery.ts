@@ -1,4 +1,5 @@
 import type { Logger } from '../config/logger.js';
+import { createHash } from 'node:crypto';
 import { redact } from '../config/redact.js';
 import type { RetentionConfig, WebhookConfig } from '../config/room-config.js';
 import { EnhancedEventEmitter } from '../enhanced-events.js';
@@ -252,6 +253,48 @@ export class RecordingDelivery extends EnhancedEventEmitter<RecordingDeliveryEve
       destination,
       ...(item.retention ? { retention: item.retention } : {}),
       context,
+    });
+    return key;
+  }
+
+  /**
+   * Announces a recording that could not be made (its job failed on every attempt): a
+   * `failed` event and, with a `webhook`, a signed `recording.failed` message carrying the
+   * cause. Nothing is uploaded; `location` says where the inputs are kept for a re-run.
+   *
+   * @returns the storage key the recording would have had.
+   * @throws {SfuRecorderError} `ERR_CLOSED` after {@link RecordingDelivery.close}.
+   */
+  async announceFailure(item: {
+    metadata: RecordingMetadata;
+    destination?: UploadDestination;
+    webhook?: WebhookConfig;
+    location: string;
+    error: { code: string; message: string };
+  }): Promise<string> {
+    this.#assertOpen();
+    assertRecordingMetadata(item.metadata);
+    const destination = item.destination ?? this.#defaultDestination;
+    const key = recordingKey({
+      ...item.metadata,
+      ...(destination?.keyPrefix !== undefined ? { prefix: destination.keyPrefix } : {}),
+    });
+    const error = { code: item.error.code, message: item.error.message };
+    if (item.webhook) {
+      const endpoint = this.#webhooks.registerEndpoint(item.webhook);
+      await this.#webhooks.resume();
+      const payload = failurePayload(key, item.metadata, item.location, error);
+      // Deterministic id: announcing the same failure again re-sends the same message id.
+      const id = `msg_${createHash('sha256').update(key).digest('hex').slice(0, 24)}_failed`;
+      await this.#webhooks.enqueue(endpoint, id, payload.type, payload);
+    }
+    this.emit('failed', {
+      type: 'recording.failed',
+      metadata: item.metadata,
+      key,
+      destination: destination?.id ?? 'none',
+      file: item.location,
+      error,
     });
     return key;
   }

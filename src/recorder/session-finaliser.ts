@@ -1,10 +1,16 @@
-import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { composeSession, type CompositeOptions } from '../compose/index.js';
+import { createHash } from 'node:crypto';
+import { existsSync, linkSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, relative } from 'node:path';
+import type { CompositeOptions, CompositeResult } from '../compose/index.js';
+import { runCompositeJobs } from '../jobs/composite-jobs.js';
+import type { JobRunner } from '../jobs/runner.js';
+import type { JobResult, RecordingJob } from '../jobs/types.js';
+import { SessionStatusBoard, type SessionJobsStatus } from './session-status.js';
 import type { RoomRecordingConfig, WebhookConfig } from '../config/room-config.js';
 import type { FfmpegBinaries } from '../ffmpeg/index.js';
 import { isNoSpaceError, SfuRecorderError, toSfuRecorderError } from '../errors.js';
-import { finaliseStream, listSessionStreams, type FinalisedStream, type MuxOptions } from '../mux/index.js';
+import { listSessionStreams, type FinalisedStream, type MuxOptions } from '../mux/index.js';
+import type { TimelineStream } from '../mux/streams.js';
 import type { RecordingDelivery } from '../notify/delivery.js';
 import { sessionPaths, type SessionManifest, type SessionOutputRecord } from '../spool/layout.js';
 import { readManifest, writeManifest } from '../spool/manifest.js';
@@ -55,7 +61,12 @@ export class SessionFinaliser {
   /** Finalised sessions whose room (and so its storage credentials) is not known yet. */
   readonly #awaitingRoom = new Map<string, string[]>();
   readonly #queued = new Set<string>();
-  #chain: Promise<unknown> = Promise.resolve();
+  readonly #runner: JobRunner;
+  readonly #status = new SessionStatusBoard();
+  /** Sessions being finalised, and those waiting for a turn (at most the runner's `sessionConcurrency` run at once). */
+  readonly #inFlight = new Set<Promise<unknown>>();
+  readonly #turns: Array<() => void> = [];
+  #running = 0;
   #paused = false;
   readonly #abort = new AbortController();
 
@@ -67,7 +78,9 @@ export class SessionFinaliser {
     defaultDestination: UploadDestination,
     defaultWebhook: WebhookConfig | undefined,
     listener: FinaliserListener,
+    runner: JobRunner,
   ) {
+    this.#runner = runner;
     this.#defaultWebhook = defaultWebhook;
     this.#spoolDir = spoolDir;
     this.#delivery = delivery;
@@ -99,7 +112,8 @@ export class SessionFinaliser {
   enqueue(sessionDir: string): Promise<SessionFinalisedInfo | undefined> {
     if (this.#queued.has(sessionDir)) return Promise.resolve(undefined);
     this.#queued.add(sessionDir);
-    const run = this.#chain.then(async () => {
+    const run = (async () => {
+      await this.#turn();
       try {
         if (this.#paused) return undefined;
         return await this.#finalise(sessionDir);
@@ -107,10 +121,25 @@ export class SessionFinaliser {
         return this.#unexpectedFailure(sessionDir, error);
       } finally {
         this.#queued.delete(sessionDir);
+        this.#running--;
+        this.#turns.shift()?.();
       }
-    });
-    this.#chain = run;
+    })();
+    this.#inFlight.add(run);
+    void run.finally(() => this.#inFlight.delete(run));
     return run;
+  }
+
+  /** Job state and progress of a session being finalised or finalised by this process. */
+  status(sessionId: string): SessionJobsStatus | undefined {
+    return this.#status.get(sessionId);
+  }
+
+  async #turn(): Promise<void> {
+    while (this.#running >= Math.max(1, this.#runner.sessionConcurrency) && !this.#paused) {
+      await new Promise<void>((resolve) => this.#turns.push(resolve));
+    }
+    this.#running++;
   }
 
   /** Finalises every session in the spool that is not live and not yet finalised. */
@@ -126,8 +155,8 @@ export class SessionFinaliser {
     return results;
   }
 
-  whenIdle(): Promise<void> {
-    return this.#chain.then(() => undefined);
+  async whenIdle(): Promise<void> {
+    while (this.#inFlight.size > 0) await Promise.all([...this.#inFlight]);
   }
 
   /** Stops taking new work; queued sessions stay in the spool for the next start. */
@@ -138,7 +167,8 @@ export class SessionFinaliser {
   async close(): Promise<void> {
     this.#paused = true;
     this.#abort.abort();
-    await this.#chain;
+    for (const wake of this.#turns.splice(0)) wake();
+    await this.whenIdle();
   }
 
   async #finalise(sessionDir: string): Promise<SessionFinalisedInfo | undefined> {
@@ -173,69 +203,151 @@ export class SessionFinaliser {
     const signal = this.#abort.signal;
     const timeline = readTimeline(sessionPaths.timeline(sessionDir));
     const sessionContext = { roomId: manifest.roomId, sessionId: manifest.sessionId };
-    const fail = (error: unknown, context: RecorderErrorContext, what: string): void => {
+    const fail = (error: unknown, context: RecorderErrorContext, what: string): SfuRecorderError => {
       const failure = toSfuRecorderError(error, 'ERR_FINALISE_FAILED', what);
       info.errors.push(failure);
       this.#listener.error(failure, context);
+      return failure;
     };
+    /** Outputs whose job failed on every attempt its runner made: recorded and announced, not retried. */
+    const givenUp = new Set<SfuRecorderError>();
+    const giveUp = async (error: unknown, output: string, metadata: RecordingMetadata): Promise<boolean> => {
+      if (!(error instanceof SfuRecorderError && error.code === 'ERR_JOB_FAILED')) return false;
+      outputs[output] = { state: 'failed', error: { code: error.code, message: error.message } };
+      save({});
+      givenUp.add(error);
+      try {
+        await this.#delivery.announceFailure({
+          metadata,
+          destination: room.destination,
+          ...(room.config.webhook ? { webhook: room.config.webhook } : {}),
+          location: this.#runner.inputsLocation?.(manifest.roomId, manifest.sessionId) ?? sessionDir,
+          error: { code: error.code, message: error.message },
+        });
+      } catch (announceError) {
+        this.#listener.error(toSfuRecorderError(announceError, 'ERR_FINALISE_FAILED', `announcing the failure of ${output}`), sessionContext);
+      }
+      return true;
+    };
+    const sessionEnd = Math.max(manifest.startedAt, ...timeline.events.map((e) => e.at));
     const wantComposite = room.config.composite && !isSettled(outputs[COMPOSITE_OUTPUT]);
-    /** Finalised now, to be handed to storage. */
-    const fresh: Array<{ output: string; recording: RecordingFinalisedInfo }> = [];
+    const attempt = manifest.failedAttempts ?? 0;
+    const board = this.#status.begin(manifest.roomId, manifest.sessionId, this.#runner.name);
+    const keepFiles = room.config.retention.keepUploadedFiles === true;
+    /** Stream files delivered through a link while the composite still needed them: removed once it is settled. */
+    const heldForComposite: string[] = [];
     let compositeSources = 0;
-    // Each output is attempted on its own: one failing stream must not cost the others.
-    for (const stream of listSessionStreams(sessionDir, timeline)) {
+    const deliver = async (recording: RecordingFinalisedInfo, output: string, context: RecorderErrorContext): Promise<void> => {
+      let file = recording.file;
+      if (recording.recordingType === 'individual' && wantComposite && !keepFiles) {
+        // Storage deletes what it was handed once stored; the composite still reads the stream.
+        file = join(dirname(recording.file), `.deliver-${basename(recording.file)}`);
+        rmSync(file, { force: true });
+        linkSync(recording.file, file);
+        heldForComposite.push(recording.file);
+      }
+      try {
+        const key = await this.#delivery.deliver({
+          file,
+          metadata: metadataOf(recording, manifest.startedAt),
+          destination: room.destination,
+          ...(room.config.webhook ? { webhook: room.config.webhook } : {}),
+          retention: room.config.retention,
+        });
+        outputs[output] = { state: 'delivered', key };
+        // Saved at once: a crash after this point must not hand the file over again.
+        save({});
+      } catch (error) {
+        if (signal.aborted) return;
+        fail(error, context, `handing ${basename(recording.file)} to storage`);
+      }
+    };
+
+    // Each output is attempted on its own (one failing stream must not cost the others), all
+    // streams at once (the runner bounds the work), and each is stored as soon as it is made.
+    const finaliseOne = async (stream: TimelineStream): Promise<void> => {
       const output = individualOutput(stream.peerId, stream.streamId);
       const context = { ...sessionContext, peerId: stream.peerId, streamId: stream.streamId };
       const settled = outputs[output];
       if (isSettled(settled)) {
         // Stored by an earlier run: made again only if the composite still needs it.
-        if (settled.state === 'skipped' || !wantComposite) continue;
+        if (settled.state === 'skipped' || !wantComposite) return;
         if (existsSync(sessionPaths.streamResult(sessionDir, stream.peerId, stream.streamId))) {
           compositeSources++;
-          continue;
+          return;
         }
       }
       try {
-        const result = await finaliseStream({
-          sessionDir,
-          peerId: stream.peerId,
-          streamId: stream.streamId,
-          timeline,
-          options: { ...this.#options.individualOptions, ffmpeg: this.#binaries },
-          signal,
-        });
-        if (result.status === 'empty') {
-          info.skipped.push({ peerId: stream.peerId, streamId: stream.streamId, reason: result.reason });
-          outputs[output] = { state: 'skipped', reason: result.reason };
-          continue;
+        const job = streamJob(manifest, attempt, sessionDir, stream, this.#options.individualOptions ?? {});
+        const mp4 = relative(sessionDir, sessionPaths.streamFile(sessionDir, stream.peerId, stream.streamId));
+        const json = relative(sessionDir, sessionPaths.streamResult(sessionDir, stream.peerId, stream.streamId));
+        const storesFile = !isSettled(settled) && room.config.individual;
+        const result = await this.#run(job, sessionDir, board, storesFile ? [json, mp4] : [json], signal);
+        const outcome = result.stream ?? { status: 'empty', reason: 'the job reported no stream', dropped: [] };
+        if (outcome.status === 'empty') {
+          const reason = outcome.reason ?? 'no media';
+          info.skipped.push({ peerId: stream.peerId, streamId: stream.streamId, reason });
+          outputs[output] = { state: 'skipped', reason };
+          return;
         }
         compositeSources++;
-        if (isSettled(settled)) continue;
-        const recording = individualRecording(result.stream, sessionContext);
+        if (isSettled(settled)) return;
+        const recording = individualRecording(readStreamResult(sessionDir, stream), sessionContext);
         // The file is made without media that could not be used: said in the event and as an error.
-        if (result.dropped.length > 0) recording.dropped = result.dropped.map(({ kind, reason }) => ({ kind, reason }));
-        for (const dropped of result.dropped) this.#listener.error(dropped.error, context);
+        if (outcome.dropped.length > 0) recording.dropped = outcome.dropped;
+        for (const dropped of outcome.dropped) this.#listener.error(new SfuRecorderError('ERR_MEDIA_UNUSABLE', dropped.reason), context);
         info.recordings.push(recording);
         this.#listener.finalised(recording);
-        fresh.push({ output, recording });
+        if (!room.config.individual) {
+          // Made for the composite only: not stored; its spool copy goes once the composite is
+          // settled (the journals stay, so `sfu-recorder compose` can make it again).
+          outputs[output] = { state: 'skipped', reason: 'individual recording is off' };
+          heldForComposite.push(recording.file);
+          return;
+        }
+        await deliver(recording, output, context);
       } catch (error) {
-        if (signal.aborted) return undefined;
-        fail(error, context, `finalising stream ${stream.streamId} of peer ${stream.peerId}`);
+        if (signal.aborted) return;
+        const failure = fail(error, context, `finalising stream ${stream.streamId} of peer ${stream.peerId}`);
+        await giveUp(failure, output, {
+          recordingType: 'individual',
+          ...sessionContext,
+          peerId: stream.peerId,
+          streamId: stream.streamId,
+          sessionStartedAt: manifest.startedAt,
+          startedAt: stream.startedAt,
+          stoppedAt: stream.endedAt ?? sessionEnd,
+          durationMs: Math.max(0, (stream.endedAt ?? sessionEnd) - stream.startedAt),
+          sizeBytes: 0,
+          codecs: {},
+        });
       }
+    };
+    await Promise.all(listSessionStreams(sessionDir, timeline).map(finaliseOne));
+    if (signal.aborted) return undefined;
+
+    const compositeMetadata: RecordingMetadata = {
+      recordingType: 'composite',
+      ...sessionContext,
+      sessionStartedAt: manifest.startedAt,
+      startedAt: manifest.startedAt,
+      stoppedAt: sessionEnd,
+      durationMs: Math.max(0, sessionEnd - manifest.startedAt),
+      sizeBytes: 0,
+      codecs: { video: 'h264', audio: 'aac' },
+    };
+    if (wantComposite && compositeSources === 0 && givenUp.size > 0) {
+      // Every stream's job failed for good: the composite has nothing to show, and says so.
+      await giveUp([...givenUp][0], COMPOSITE_OUTPUT, compositeMetadata);
     }
     // A composite made without a stream that failed would never get it back: wait for
     // the next attempt, unless this is the last one (then it shows what there is).
-    const lastAttempt = (manifest.failedAttempts ?? 0) + 1 >= MAX_FINALISE_ATTEMPTS;
-    const streamsFailed = info.errors.length > 0;
+    const lastAttempt = attempt + 1 >= MAX_FINALISE_ATTEMPTS;
+    // A stream given up for good is not coming back: the composite goes on without it.
+    const streamsFailed = info.errors.some((error) => !givenUp.has(error));
     if (wantComposite && compositeSources > 0 && (!streamsFailed || lastAttempt)) {
       try {
-        const composite = await composeSession(sessionDir, {
-          ...this.#options.compositeOptions,
-          ffmpegPath: this.#binaries.ffmpegPath,
-          ffprobePath: this.#binaries.ffprobePath,
-          skipMissingSources: true,
-          signal,
-        });
+        const composite = await this.#compose(sessionDir, manifest, attempt, board, signal);
         const recording: RecordingFinalisedInfo = {
           recordingType: 'composite',
           ...sessionContext,
@@ -248,47 +360,24 @@ export class SessionFinaliser {
         };
         info.recordings.push(recording);
         this.#listener.finalised(recording);
-        fresh.push({ output: COMPOSITE_OUTPUT, recording });
+        await deliver(recording, COMPOSITE_OUTPUT, sessionContext);
       } catch (error) {
         if (signal.aborted) return undefined;
-        fail(error, sessionContext, 'composing the session');
+        const failure = fail(error, sessionContext, 'composing the session');
+        await giveUp(failure, COMPOSITE_OUTPUT, compositeMetadata);
       }
     }
     if (info.recordings.length === 0 && info.errors.length === 0 && !hasDelivered(outputs)) {
       const reason = info.skipped.length > 0 ? 'no stream had any media' : 'nobody published media';
       this.#listener.empty({ ...sessionContext, reason });
     }
-    for (const { output, recording } of fresh) {
-      // Individual files feed the composite, so they are handed to storage only now;
-      // with individual recording switched off they are not stored, and their spool
-      // copy goes (the journals stay, so `sfu-recorder compose` can make them again).
-      if (recording.recordingType === 'individual' && !room.config.individual) {
-        outputs[output] = { state: 'skipped', reason: 'individual recording is off' };
-        if (info.errors.length === 0) rmSync(recording.file, { force: true });
-        continue;
-      }
-      const context: RecorderErrorContext = {
-        ...sessionContext,
-        ...(recording.peerId !== undefined ? { peerId: recording.peerId } : {}),
-        ...(recording.streamId !== undefined ? { streamId: recording.streamId } : {}),
-      };
-      try {
-        const key = await this.#delivery.deliver({
-          file: recording.file,
-          metadata: metadataOf(recording, manifest.startedAt),
-          destination: room.destination,
-          ...(room.config.webhook ? { webhook: room.config.webhook } : {}),
-          retention: room.config.retention,
-        });
-        outputs[output] = { state: 'delivered', key };
-        // Saved at once: a crash after this point must not hand the file over again.
-        save({});
-      } catch (error) {
-        if (signal.aborted) return undefined;
-        fail(error, context, `handing ${basename(recording.file)} to storage`);
-      }
+    // Stream files kept for the composite go once it is settled; while it is still to be
+    // made (a stream failed), they stay for the next attempt.
+    if (!room.config.composite || isSettled(outputs[COMPOSITE_OUTPUT]) || info.errors.length === 0) {
+      if (!keepFiles || !room.config.individual) for (const file of heldForComposite) rmSync(file, { force: true });
     }
-    if (info.errors.length === 0) {
+    if (info.errors.every((error) => givenUp.has(error))) {
+      // Nothing left to try (an output whose job failed for good is recorded as failed).
       save({ state: 'finalised' });
     } else if (!info.errors.every(isTransient)) {
       // A session with failures stays `ended`, so the next start (or recover()) tries
@@ -312,8 +401,46 @@ export class SessionFinaliser {
         save({ failedAttempts });
       }
     }
+    this.#status.finish(manifest.sessionId, info.errors.length === 0 ? 'finalised' : 'failed');
+    if (this.#runner.release) {
+      // Inputs stay staged while an output is still to be made or failed (a re-run needs them).
+      const keepInputs = manifest.state !== 'finalised' || Object.values(outputs).some((o) => o.state === 'failed');
+      await this.#runner
+        .release(manifest.roomId, manifest.sessionId, { keepInputs })
+        .catch((error: unknown) => this.#listener.error(toSfuRecorderError(error, 'ERR_JOB_FAILED', `releasing the staged files of session ${manifest.sessionId}`), sessionContext));
+    }
     this.#listener.sessionFinalised(info);
     return info;
+  }
+
+  /** Runs one job on the runner, its state and progress on the session's board. */
+  async #run(job: RecordingJob, sessionDir: string, board: string, returns: string[], signal: AbortSignal): Promise<JobResult> {
+    const entry = this.#status.addJob(board, job);
+    try {
+      const result = await this.#runner.run(job, sessionDir, {
+        signal,
+        returns,
+        onProgress: (progress) => this.#status.progress(entry, progress),
+      });
+      this.#status.done(entry, result);
+      return result;
+    } catch (error) {
+      this.#status.failed(entry, error);
+      throw error;
+    }
+  }
+
+  /** The composite as jobs on the runner (see {@link runCompositeJobs}). */
+  #compose(sessionDir: string, manifest: SessionManifest, attempt: number, board: string, signal: AbortSignal): Promise<CompositeResult> {
+    return runCompositeJobs({
+      sessionDir,
+      runner: this.#runner,
+      binaries: this.#binaries,
+      ...(this.#options.compositeOptions ? { compositeOptions: this.#options.compositeOptions } : {}),
+      jobId: (kind, what) => jobId(kind, manifest, attempt, what),
+      run: (job, returns, jobSignal) => this.#run(job, sessionDir, board, returns, jobSignal),
+      signal,
+    });
   }
 
   /** An error outside any one output (unreadable spool, a full disk): reported, and the session ends its turn. */
@@ -346,6 +473,57 @@ export class SessionFinaliser {
       destination: this.#defaultDestination,
     };
   }
+}
+
+/** The job that finalises one stream from its journals (and the timeline). */
+function streamJob(
+  manifest: SessionManifest,
+  attempt: number,
+  sessionDir: string,
+  stream: TimelineStream,
+  options: Omit<MuxOptions, 'ffmpeg'>,
+): RecordingJob {
+  const rel = (path: string) => relative(sessionDir, path);
+  return {
+    kind: 'finalise-stream',
+    id: jobId('finalise-stream', manifest, attempt, { peerId: stream.peerId, streamId: stream.streamId, options }),
+    roomId: manifest.roomId,
+    sessionId: manifest.sessionId,
+    peerId: stream.peerId,
+    streamId: stream.streamId,
+    inputs: [rel(sessionPaths.timeline(sessionDir)), ...stream.tracks.filter((t) => existsSync(t.journal)).map((t) => rel(t.journal))],
+    outputs: [
+      rel(sessionPaths.streamFile(sessionDir, stream.peerId, stream.streamId)),
+      rel(sessionPaths.streamResult(sessionDir, stream.peerId, stream.streamId)),
+    ],
+    options,
+  };
+}
+
+/**
+ * A job id from what the job does: the same work of the same session and attempt gets the
+ * same id (so a restarted host finds the job it queued before), other work another one.
+ */
+function jobId(kind: RecordingJob['kind'], manifest: SessionManifest, attempt: number, what: unknown): string {
+  const hash = createHash('sha256')
+    .update(JSON.stringify([kind, manifest.roomId, manifest.sessionId, manifest.startedAt, attempt, what]))
+    .digest('hex')
+    .slice(0, 32);
+  return `${kind}-${hash}`;
+}
+
+/** `stream.json` of a finalised stream, its `file` pointing into this spool (a worker wrote it elsewhere). */
+function readStreamResult(sessionDir: string, stream: TimelineStream): FinalisedStream {
+  const path = sessionPaths.streamResult(sessionDir, stream.peerId, stream.streamId);
+  const result = JSON.parse(readFileSync(path, 'utf8')) as FinalisedStream;
+  const file = sessionPaths.streamFile(sessionDir, stream.peerId, stream.streamId);
+  if (result.file !== file) {
+    const fixed = { ...result, file };
+    writeFileSync(`${path}.tmp`, `${JSON.stringify(fixed, null, 2)}\n`);
+    renameSync(`${path}.tmp`, path);
+    return fixed;
+  }
+  return result;
 }
 
 /** A failure that says nothing about the session itself: it is retried without counting an attempt. */

@@ -1,5 +1,5 @@
 import { accessSync, constants, mkdirSync, statfsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { types as ms } from 'mediasoup';
 import type { Logger } from '../config/logger.js';
 import {
@@ -38,6 +38,12 @@ import { identifyFromAppData, type IdentifyProducer } from './identity.js';
 import type { RecordingSession } from './recording-session.js';
 import { listenerError, RoomRecorder, type RoomHost } from './room-recorder.js';
 import { SessionFinaliser, type FinaliseOptions } from './session-finaliser.js';
+import type { SessionJobsStatus } from './session-status.js';
+import type { Redis } from 'ioredis';
+import { BullMqJobRunner } from '../jobs/bullmq-runner.js';
+import { InProcessJobRunner } from '../jobs/in-process.js';
+import type { JobRunner } from '../jobs/runner.js';
+import { stagingFromConfig, validateStagingConfig, DirectoryStaging, type StagingConfigInput, type StagingStore } from '../jobs/staging/index.js';
 import { SpoolLock } from '../spool/lock.js';
 import { sweepSpool } from '../spool/sweep.js';
 import { CaptureThread } from '../capture/capture-socket.js';
@@ -91,6 +97,13 @@ export interface SfuRecorderOptions extends FinaliseOptions {
    * everything.
    */
   keepSessionsMs?: number;
+  /**
+   * Where the work after a call runs. Default: in this process (today's behaviour, one
+   * session at a time). `{ redis: 'redis://…' }` scales out on BullMQ: `sfu-recorder worker`
+   * processes on any machine take the jobs, inputs staged in `staging`. `{ runner }` plugs
+   * in a backend of yours (see {@link JobRunner}).
+   */
+  jobs?: JobsOptions;
 }
 
 /** Options of {@link SfuRecorder.enableRoom}. */
@@ -159,6 +172,34 @@ export interface SfuRecorderObserverEvents {
   newroom: [RoomRecorder];
 }
 
+/** What {@link SfuRecorder.sessionStatus} says about a session. */
+export type SessionStatus = SessionJobsStatus | (Omit<SessionJobsStatus, 'state'> & { state: 'recording' });
+
+function isStagingStore(value: unknown): value is StagingStore {
+  return typeof (value as StagingStore | undefined)?.put === 'function' && typeof (value as StagingStore).get === 'function';
+}
+
+/** {@link SfuRecorderOptions.jobs}. */
+export interface JobsOptions {
+  /** A job runner of yours (a third backend); the recorder does not close it. Not with `redis`. */
+  runner?: JobRunner;
+  /** Scale out on BullMQ: `redis://[:password@]host:port[/db]` or an ioredis connection of yours. */
+  redis?: string | Redis;
+  /**
+   * Where job inputs are staged for the workers and their outputs come back: an S3 bucket
+   * (`{ type: 's3', location, prefix, options: { region, endpoint }, credentials }`), a
+   * directory every process sees (`{ type: 'directory', path }`), or a store of yours.
+   * Default with `redis`: `<defaultStorage root>/.staging`, for workers on this machine.
+   */
+  staging?: StagingConfigInput | StagingStore;
+  /** BullMQ queue name; workers must use the same. Default `sfu-recorder`. */
+  queueName?: string;
+  /** Runs of a job before it fails for good. Default 3. */
+  attempts?: number;
+  /** In-process: jobs at once. Default `compositeOptions.concurrency`, else the number of cores. */
+  concurrency?: number;
+}
+
 /** How often a full spool is checked for space again, at first and at most. */
 const SPOOL_FULL_POLL_MS = 2000;
 const SPOOL_FULL_MAX_POLL_MS = 5 * 60_000;
@@ -201,6 +242,9 @@ export class SfuRecorder extends EnhancedEventEmitter<SfuRecorderEvents> {
   /** True when the recorder built the default storage itself (and so stops its servers). */
   readonly #ownsDefaultStorage: boolean;
   readonly #finaliser: SessionFinaliser;
+  readonly #runner: JobRunner;
+  /** Runner and staging store the recorder built (and so closes). */
+  readonly #ownedJobParts: Array<{ close(): Promise<void> }> = [];
   readonly #host: RoomHost;
   /** Ended sessions whose timeline or manifest still wait for disk space. */
   readonly #unwritten = new Set<RecordingSession>();
@@ -243,6 +287,7 @@ export class SfuRecorder extends EnhancedEventEmitter<SfuRecorderEvents> {
     this.#delivery.on('failed', (event) => this.emit('recordingfailed', event));
     this.#delivery.on('webhookdelivered', (event) => this.emit('webhookdelivered', event));
     this.#delivery.on('webhookfailed', (event) => this.emit('webhookfailed', event));
+    this.#runner = this.#jobRunner(options.jobs, binaries, options.compositeOptions?.concurrency);
     this.#finaliser = new SessionFinaliser(spoolDir, binaries, options, this.#delivery, this.#defaultDestination, this.#defaultWebhook, {
       finalised: (info) => this.emit('recordingfinalised', info),
       sessionFinalised: (info) => this.emit('sessionfinalised', info),
@@ -251,7 +296,7 @@ export class SfuRecorder extends EnhancedEventEmitter<SfuRecorderEvents> {
         if (error.code === 'ERR_SPOOL_FULL') this.#enterSpoolFull(error);
         this.emit('error', error, context);
       },
-    });
+    }, this.#runner);
     this.#keepSessionsMs = options.keepSessionsMs;
     const { gracePeriodMs, reconnectWindowMs } = options;
     this.#captureThread = this.#startCaptureThread();
@@ -324,6 +369,57 @@ export class SfuRecorder extends EnhancedEventEmitter<SfuRecorderEvents> {
   /** True from the moment `close()` is called. */
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /**
+   * Where a session is: `recording` while it is live, then its finalisation jobs with their
+   * state (`queued`, `active`, `done`, `failed`), progress and the worker that ran each;
+   * `undefined` for a session this process has not seen.
+   */
+  sessionStatus(sessionId: string): SessionStatus | undefined {
+    const finalising = this.#finaliser.status(sessionId);
+    if (finalising) return finalising;
+    for (const room of this.#rooms.values()) {
+      if (room.sessionId === sessionId) {
+        return { roomId: room.roomId, sessionId, state: 'recording', runner: this.#runner.name, percent: 0, jobs: [] };
+      }
+    }
+    return undefined;
+  }
+
+  /** The name of the job runner finalisation uses (`in-process`, `bullmq`, or yours). */
+  get jobRunner(): string {
+    return this.#runner.name;
+  }
+
+  #jobRunner(jobs: JobsOptions | undefined, binaries: FfmpegBinaries, compositeConcurrency: number | undefined): JobRunner {
+    if (jobs?.runner) return jobs.runner;
+    if (jobs?.redis !== undefined) {
+      let staging: StagingStore;
+      if (isStagingStore(jobs.staging)) staging = jobs.staging;
+      else {
+        if (jobs.staging) staging = stagingFromConfig(validateStagingConfig(jobs.staging, 'jobs.staging'));
+        else {
+          // Workers on this machine share the default storage's disk.
+          const dir = join(this.defaultStorage.root, '.staging');
+          mkdirSync(dir, { recursive: true });
+          staging = new DirectoryStaging(dir);
+        }
+        this.#ownedJobParts.push(staging);
+      }
+      const runner = new BullMqJobRunner({
+        redis: jobs.redis,
+        staging,
+        ...(jobs.queueName ? { queueName: jobs.queueName } : {}),
+        ...(jobs.attempts !== undefined ? { attempts: jobs.attempts } : {}),
+      });
+      this.#ownedJobParts.unshift(runner);
+      return runner;
+    }
+    const concurrency = jobs?.concurrency ?? compositeConcurrency;
+    const runner = new InProcessJobRunner({ ffmpeg: binaries, ...(concurrency !== undefined ? { concurrency } : {}) });
+    this.#ownedJobParts.push(runner);
+    return runner;
   }
 
   /**
@@ -433,6 +529,7 @@ export class SfuRecorder extends EnhancedEventEmitter<SfuRecorderEvents> {
       this.#leaveSpoolFull();
       if (options.finalise !== false) await this.whenIdle();
       await this.#finaliser.close();
+      for (const part of this.#ownedJobParts) await part.close().catch(() => {});
       await this.#delivery.close();
       await Promise.allSettled([...this.#ownedDestinations].map(async (destination) => destination.close?.()));
       if (this.#ownsDefaultStorage) await this.defaultStorage.close();

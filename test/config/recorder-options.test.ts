@@ -91,6 +91,20 @@ const BAD: Array<[string, Record<string, unknown>, string | null]> = [
   ['compositeOptions.pauses', { compositeOptions: { pauses: 'skip' } }, '"skip"'],
   ['compositeOptions.outFile', { compositeOptions: { outFile: '/tmp/x.mp4' } }, 'not a known field'],
   ['compositeOptions', { compositeOptions: 'grid' }, '"grid"'],
+  ['jobs.redis', { jobs: { redis: 'http://redis:6379' } }, 'a string that is not one'],
+  // A Redis URL may hold a password: it is never shown.
+  ['jobs.redis', { jobs: { redis: 'redis://:hunter2@redis :6379' } }, null],
+  ['jobs.redis', { jobs: { redis: 6379 } }, '6379'],
+  ['jobs.redis', { jobs: { redis: 'redis://r:6379', runner: { name: 'x', run: () => undefined, close: () => undefined } } }, 'cannot be used together'],
+  ['jobs.runner', { jobs: { runner: { run: () => undefined } } }, 'JobRunner'],
+  ['jobs.staging', { jobs: { staging: { type: 'directory', path: '/tmp' } } }, 'set jobs.redis as well'],
+  ['jobs.staging.type', { jobs: { redis: 'redis://r:6379', staging: { type: 'nfs' } } }, '"nfs"'],
+  ['jobs.staging.options.region', { jobs: { redis: 'redis://r:6379', staging: { type: 's3', location: 'bucket', options: { region: 'Mumbai' } } } }, '"Mumbai"'],
+  ['jobs.staging.credentials.secret', { jobs: { redis: 'redis://r:6379', staging: { type: 's3', location: 'bucket', credentials: { key: 'AKIA', secret: 42 } } } }, null],
+  ['jobs.attempts', { jobs: { redis: 'redis://r:6379', attempts: 0 } }, '0'],
+  ['jobs.concurrency', { jobs: { concurrency: 2.5 } }, '2.5'],
+  ['jobs.queueName', { jobs: { redis: 'redis://r:6379', queueName: 'a:b' } }, '"a:b"'],
+  ['jobs.reddis', { jobs: { reddis: 'redis://r:6379' } }, 'did you mean redis?'],
 ];
 
 describe('SfuRecorder.create() checks every option first', () => {
@@ -114,6 +128,12 @@ describe('SfuRecorder.create() checks every option first', () => {
     const spoolGiven = typeof bad.spoolDir === 'string' && bad.spoolDir !== '' ? bad.spoolDir : spoolDir;
     expect(existsSync(spoolGiven)).toBe(false);
     expect(existsSync(storageRoot)).toBe(false);
+  });
+
+  test('a Redis URL with a password is never echoed', async () => {
+    const error = (await SfuRecorder.create({ spoolDir: join(parent, 'spool-redis-pw'), jobs: { redis: 'redis://:hunter2@bad host:6379' } }).catch((e: unknown) => e)) as Error;
+    expect(error.message).toMatch(/^jobs\.redis must be/);
+    expect(JSON.stringify({ message: error.message, stack: error.stack })).not.toContain('hunter2');
   });
 
   test('a non-object is refused by its type only', async () => {

@@ -26,9 +26,11 @@ export const TEST_S3_CREDENTIALS = {
 
 /**
  * Starts s3rver on a random port with one bucket. s3rver accepts any SigV4 signature from a
- * known access key id, so the test credentials are registered with it.
+ * known access key id, so the test credentials are registered with it. `address`: where it
+ * listens; `0.0.0.0` for processes in network namespaces (they reach it at their host-side
+ * veth address).
  */
-export async function startS3Server(bucket = 'bucket'): Promise<S3TestServer> {
+export async function startS3Server(bucket = 'bucket', address = '127.0.0.1'): Promise<S3TestServer> {
   const account = require('s3rver/lib/models/account.js') as {
     DUMMY_ACCOUNT: { createKeyPair(id: string, secret: string): void };
   };
@@ -36,15 +38,15 @@ export async function startS3Server(bucket = 'bucket'): Promise<S3TestServer> {
   const directory = await mkdtemp(join(tmpdir(), 's3rver-'));
   const server = new S3rver({
     port: 0,
-    address: '127.0.0.1',
+    address,
     silent: true,
     directory,
     configureBuckets: [{ name: bucket, configs: [] }],
   });
-  const address = (await server.run()) as AddressInfo;
+  const listening = (await server.run()) as AddressInfo;
   return {
-    endpoint: `http://127.0.0.1:${address.port}`,
-    port: address.port,
+    endpoint: `http://127.0.0.1:${listening.port}`,
+    port: listening.port,
     bucket,
     directory,
     async close() {
