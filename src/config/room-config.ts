@@ -164,29 +164,38 @@ export function validateRoomRecordingConfig(input: unknown): RoomRecordingConfig
  * are prefixed with `upload.`.
  */
 export function validateUploadConfig(input: unknown): UploadConfig {
-  const obj = expectObject('upload', input, ['type', 'location', 'prefix', 'options', 'credentials'], { secret: true });
-  if (obj.type === undefined) throw new InvalidConfigError('upload.type', 'upload.type is required (only "s3" is supported)');
+  return validateS3UploadConfig(input, 'upload');
+}
+
+/**
+ * The checks of {@link validateUploadConfig} for an S3 location configured under another
+ * field (`jobs.staging`, say): every field name in errors is prefixed with `field`.
+ * @internal
+ */
+export function validateS3UploadConfig(input: unknown, field: string): S3UploadConfig {
+  const obj = expectObject(field, input, ['type', 'location', 'prefix', 'options', 'credentials'], { secret: true });
+  if (obj.type === undefined) throw new InvalidConfigError(`${field}.type`, `${field}.type is required (only "s3" is supported)`);
   if (obj.type !== 's3') {
     const shown = typeof obj.type === 'string' ? JSON.stringify(obj.type) : `of type ${typeof obj.type}`;
-    throw new InvalidConfigError('upload.type', `upload.type ${shown} is not supported (only "s3")`);
+    throw new InvalidConfigError(`${field}.type`, `${field}.type ${shown} is not supported (only "s3")`);
   }
   if (obj.location === undefined || obj.location === '') {
-    throw new InvalidConfigError('upload.location', 'upload.location is required (the bucket name)');
+    throw new InvalidConfigError(`${field}.location`, `${field}.location is required (the bucket name)`);
   }
   if (typeof obj.location !== 'string') {
-    throw new InvalidConfigError('upload.location', `upload.location must be a string (got ${typeof obj.location})`);
+    throw new InvalidConfigError(`${field}.location`, `${field}.location must be a string (got ${typeof obj.location})`);
   }
-  assertBucketName('upload.location', obj.location);
+  assertBucketName(`${field}.location`, obj.location);
 
   const config: S3UploadConfig = {
     type: 's3',
     location: obj.location,
-    options: validateS3Options(obj.options),
+    options: validateS3Options(obj.options, `${field}.options`),
   };
-  const prefix = normaliseKeyPrefix('upload.prefix', obj.prefix);
+  const prefix = normaliseKeyPrefix(`${field}.prefix`, obj.prefix);
   if (prefix !== undefined) config.prefix = prefix;
   // Secret values print as [redacted], so the config stays safe to stringify and log.
-  if (obj.credentials !== undefined) config.credentials = validateCredentials(obj.credentials);
+  if (obj.credentials !== undefined) config.credentials = validateCredentials(obj.credentials, `${field}.credentials`);
   return config;
 }
 
@@ -214,14 +223,14 @@ export function validateWebhookConfig(input: unknown): WebhookConfig {
   };
 }
 
-function validateS3Options(input: unknown): S3UploadConfig['options'] {
-  const obj = input === undefined ? {} : expectObject('upload.options', input, ['region', 'endpoint', 'forcePathStyle']);
+function validateS3Options(input: unknown, field: string): S3UploadConfig['options'] {
+  const obj = input === undefined ? {} : expectObject(field, input, ['region', 'endpoint', 'forcePathStyle']);
   let region = DEFAULT_S3_REGION;
   if (obj.region !== undefined) {
     if (typeof obj.region !== 'string' || !/^[a-z0-9]+(-[a-z0-9]+)*$/.test(obj.region)) {
       throw new InvalidConfigError(
-        'upload.options.region',
-        `upload.options.region must be a region name such as "ap-south-1" (got ${describeValue(obj.region)})`,
+        `${field}.region`,
+        `${field}.region must be a region name such as "ap-south-1" (got ${describeValue(obj.region)})`,
       );
     }
     region = obj.region;
@@ -230,37 +239,37 @@ function validateS3Options(input: unknown): S3UploadConfig['options'] {
   if (obj.endpoint !== undefined) {
     if (typeof obj.endpoint !== 'string' || obj.endpoint === '') {
       throw new InvalidConfigError(
-        'upload.options.endpoint',
-        `upload.options.endpoint must be an http(s) URL (got ${describeValue(obj.endpoint)})`,
+        `${field}.endpoint`,
+        `${field}.endpoint must be an http(s) URL (got ${describeValue(obj.endpoint)})`,
       );
     }
-    const url = parseHttpUrl('upload.options.endpoint', obj.endpoint);
+    const url = parseHttpUrl(`${field}.endpoint`, obj.endpoint);
     if (url.search !== '' || url.hash !== '') {
-      throw new InvalidConfigError('upload.options.endpoint', 'upload.options.endpoint must not have a query or fragment');
+      throw new InvalidConfigError(`${field}.endpoint`, `${field}.endpoint must not have a query or fragment`);
     }
     options.endpoint = url.href.replace(/\/$/, '');
     options.forcePathStyle = true;
   }
   if (obj.forcePathStyle !== undefined) {
-    options.forcePathStyle = optionalBoolean('upload.options.forcePathStyle', obj.forcePathStyle, options.forcePathStyle);
+    options.forcePathStyle = optionalBoolean(`${field}.forcePathStyle`, obj.forcePathStyle, options.forcePathStyle);
   }
   return options;
 }
 
-function validateCredentials(input: unknown): UploadCredentials {
+function validateCredentials(input: unknown, parent: string): UploadCredentials {
   // The AWS SDK's names are a common mistake; any other unknown name is not shown (it may be a credential).
-  const obj = expectObject('upload.credentials', input, ['key', 'secret'], {
+  const obj = expectObject(parent, input, ['key', 'secret'], {
     secret: true,
     hideUnknownNames: true,
     hints: { accessKeyId: 'key', secretAccessKey: 'secret', accessKey: 'key', secretKey: 'secret' },
   });
   for (const name of ['key', 'secret'] as const) {
     const value = obj[name];
-    const field = `upload.credentials.${name}`;
+    const field = `${parent}.${name}`;
     if (value === undefined || value === '') {
       throw new InvalidConfigError(
         field,
-        `${field} is required when upload.credentials is given (omit credentials to use the default AWS credential chain)`,
+        `${field} is required when ${parent} is given (omit credentials to use the default AWS credential chain)`,
       );
     }
     // Never echo the value: only its type.
@@ -283,8 +292,11 @@ function validateRetention(input: unknown): RetentionConfig {
   );
 }
 
-// S3 bucket naming rules (the strictest common subset of AWS, MinIO and R2).
-function assertBucketName(field: string, name: string): void {
+/**
+ * S3 bucket naming rules (the strictest common subset of AWS, MinIO and R2).
+ * @internal
+ */
+export function assertBucketName(field: string, name: string): void {
   const ok =
     /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(name) && !name.includes('..') && !/^\d+\.\d+\.\d+\.\d+$/.test(name);
   if (!ok) {
