@@ -16,6 +16,7 @@
  *   `ERR_COMPOSE_EMPTY`, `ERR_COMPOSE_FAILED`, `ERR_COMPOSE_SOURCE_MISSING`,
  *   `ERR_COMPOSE_SOURCE_BROKEN`, `ERR_FINALISE_FAILED` (a session's finalisation stopped on
  *   an unexpected error), `ERR_FINALISE_GAVE_UP` (an output failed on every attempt)
+ * - jobs: `ERR_JOB_FAILED` (a job failed on every attempt its runner made)
  * - storage: `ERR_NO_DESTINATION`, `ERR_NO_BASE_URL`, `ERR_UPLOAD_FAILED`,
  *   `ERR_UPLOAD_INCOMPLETE`, `ERR_UPLOAD_RETRIES_EXHAUSTED`,
  *   `ERR_STORAGE_ACCESS_DENIED`, `ERR_STORAGE_CREDENTIALS_REJECTED`,
@@ -55,6 +56,7 @@ export type SfuRecorderErrorCode =
   | 'ERR_COMPOSE_SOURCE_BROKEN'
   | 'ERR_FINALISE_FAILED'
   | 'ERR_FINALISE_GAVE_UP'
+  | 'ERR_JOB_FAILED'
   | 'ERR_NO_DESTINATION'
   | 'ERR_NO_BASE_URL'
   | 'ERR_UPLOAD_FAILED'

@@ -106,6 +106,23 @@ export class BullMqJobRunner implements JobRunner {
     if (signal?.aborted) throw canceledError(describeJob(job), signal.reason);
     if (this.#waiters.has(job.id)) throw new SfuRecorderError('ERR_INVALID_STATE', `${describeJob(job)} is already being waited for`);
     await Promise.all(job.inputs.map((rel) => this.#stage(job, sessionDir, rel, signal)));
+    let result = await this.#runOnce(job, options);
+    // A job done before whose outputs are no longer staged (released after an earlier
+    // finalisation of the session) is done again.
+    const gone = await Promise.all(result.produced.map(async (rel) => (await this.#staging.stat(stagingKey(job, rel))) === undefined));
+    if (gone.some(Boolean)) {
+      await (await Job.fromId(this.#queue, job.id))?.remove();
+      result = await this.#runOnce(job, options);
+    }
+    for (const rel of options.returns ?? []) {
+      if (result.produced.includes(rel)) await this.#staging.get(stagingKey(job, rel), join(sessionDir, rel), signal);
+    }
+    return result;
+  }
+
+  /** Queues the job (or finds it queued or done already) and waits for its result. */
+  async #runOnce(job: RecordingJob, options: JobRunOptions): Promise<JobResult> {
+    const { signal } = options;
     const done = new Promise<JobResult>((resolve, reject) => {
       this.#waiters.set(job.id, { job, resolve, reject, onProgress: options.onProgress });
     });
@@ -114,11 +131,7 @@ export class BullMqJobRunner implements JobRunner {
     try {
       await this.#add(job);
       void this.#check(job.id); // done already (a restarted host's job)?
-      const result = await done;
-      for (const rel of options.returns ?? []) {
-        if (result.produced.includes(rel)) await this.#staging.get(stagingKey(job, rel), join(sessionDir, rel), signal);
-      }
-      return result;
+      return await done;
     } finally {
       signal?.removeEventListener('abort', onAbort);
       this.#waiters.delete(job.id);
@@ -149,16 +162,23 @@ export class BullMqJobRunner implements JobRunner {
     return this.#closing;
   }
 
-  /** Uploads an input once per host process (a restarted host skips what is staged whole). */
+  /**
+   * Uploads an input once per host process (a restarted host skips what is staged whole).
+   * An input the host does not have (a segment a worker rendered) must be staged already.
+   */
   #stage(job: RecordingJob, sessionDir: string, rel: string, signal?: AbortSignal): Promise<void> {
     const key = stagingKey(job, rel);
     let staged = this.#staged.get(key);
     if (!staged) {
       staged = (async () => {
         const file = join(sessionDir, rel);
-        const { size } = await stat(file);
+        const local = await stat(file).catch(() => undefined);
         const there = await this.#staging.stat(key);
-        if (there?.sizeBytes === size) return;
+        if (!local) {
+          if (there) return;
+          throw new SfuRecorderError('ERR_STAGING_MISSING', `${describeJob(job)} needs ${rel}, which is neither in ${sessionDir} nor staged at ${key}`);
+        }
+        if (there?.sizeBytes === local.size) return;
         await this.#staging.put(key, file, signal);
       })();
       staged.catch(() => this.#staged.delete(key));
@@ -201,6 +221,10 @@ export class BullMqJobRunner implements JobRunner {
       if (state === 'completed') {
         const result = parseResult(job.returnvalue);
         if (result) this.#settle(jobId, { result });
+        else {
+          await job.remove();
+          await this.#add(waiter.job);
+        }
       } else if (state === 'failed') {
         this.#settle(jobId, {
           error: new SfuRecorderError(

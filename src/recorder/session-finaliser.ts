@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { hostname } from 'node:os';
 import { existsSync, linkSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
 import type { CompositeOptions, CompositeResult } from '../compose/index.js';
@@ -437,7 +438,7 @@ export class SessionFinaliser {
       runner: this.#runner,
       binaries: this.#binaries,
       ...(this.#options.compositeOptions ? { compositeOptions: this.#options.compositeOptions } : {}),
-      jobId: (kind, what) => jobId(kind, manifest, attempt, what),
+      jobId: (kind, what) => jobId(kind, sessionDir, manifest, attempt, what),
       run: (job, returns, jobSignal) => this.#run(job, sessionDir, board, returns, jobSignal),
       signal,
     });
@@ -486,7 +487,7 @@ function streamJob(
   const rel = (path: string) => relative(sessionDir, path);
   return {
     kind: 'finalise-stream',
-    id: jobId('finalise-stream', manifest, attempt, { peerId: stream.peerId, streamId: stream.streamId, options }),
+    id: jobId('finalise-stream', sessionDir, manifest, attempt, { peerId: stream.peerId, streamId: stream.streamId, options }),
     roomId: manifest.roomId,
     sessionId: manifest.sessionId,
     peerId: stream.peerId,
@@ -504,9 +505,11 @@ function streamJob(
  * A job id from what the job does: the same work of the same session and attempt gets the
  * same id (so a restarted host finds the job it queued before), other work another one.
  */
-function jobId(kind: RecordingJob['kind'], manifest: SessionManifest, attempt: number, what: unknown): string {
+function jobId(kind: RecordingJob['kind'], sessionDir: string, manifest: SessionManifest, attempt: number, what: unknown): string {
+  // The session directory too: a copy of a spool finalised elsewhere (or a second host
+  // given the same ids) is other work, with other staged files.
   const hash = createHash('sha256')
-    .update(JSON.stringify([kind, manifest.roomId, manifest.sessionId, manifest.startedAt, attempt, what]))
+    .update(JSON.stringify([kind, hostname(), sessionDir, manifest.roomId, manifest.sessionId, manifest.startedAt, attempt, what]))
     .digest('hex')
     .slice(0, 32);
   return `${kind}-${hash}`;

@@ -67,7 +67,12 @@ describe('finalisation and composition as jobs on BullMQ workers', () => {
   });
 
   /** Finalises a fresh copy of the recorded spool with `jobs`, and waits for every file. */
-  async function finaliseCopy(name: string, jobs: SfuRecorderOptions['jobs'], during?: (recorder: SfuRecorder) => Promise<void>): Promise<Run> {
+  async function finaliseCopy(
+    name: string,
+    jobs: SfuRecorderOptions['jobs'],
+    during?: (recorder: SfuRecorder) => Promise<void>,
+    output: typeof OUTPUT = OUTPUT,
+  ): Promise<Run> {
     const spoolDir = tempDir(`scale-${name}`);
     cpSync(recordedSpool, spoolDir, { recursive: true });
     const storageRoot = tempDir(`scale-${name}-storage`);
@@ -76,7 +81,7 @@ describe('finalisation and composition as jobs on BullMQ workers', () => {
       defaultStorage: { root: storageRoot },
       webhook: { url: receiver.url, secret: webhookSecret },
       recoverOnStart: false,
-      ...OUTPUT,
+      ...output,
       ...(jobs ? { jobs } : {}),
     });
     const run: Run = { stored: [], failed: [], errors: [], sessionDir: join(spoolDir, ROOM, sessionId), storageRoot, status: undefined };
@@ -154,10 +159,17 @@ describe('finalisation and composition as jobs on BullMQ workers', () => {
     const [slow, steady] = startWorkers(['k1', 'k2']);
     await Promise.all([slow!.waitFor(/taking jobs/), steady!.waitFor(/taking jobs/)]);
     const webhooksBefore = receiver.accepted().length;
-    const run = await finaliseCopy('kill-worker', { redis: redis.url }, async () => {
-      await slow!.waitFor(/started render-segment/, 120_000);
-      await slow!.kill('SIGKILL');
-    });
+    // Segments that take a few seconds each, so that the kill lands inside one.
+    const heavy = { ...OUTPUT, compositeOptions: { ...OUTPUT.compositeOptions, width: 1280, height: 720, fps: 30, preset: 'slow' } };
+    const run = await finaliseCopy(
+      'kill-worker',
+      { redis: redis.url },
+      async () => {
+        await slow!.waitFor(/started render-segment/, 120_000);
+        await slow!.kill('SIGKILL');
+      },
+      heavy,
+    );
     await steady!.kill('SIGTERM');
     expect(run.errors).toEqual([]);
     expect(keysOf(run)).toEqual(keysOf(inProcess));
