@@ -1,9 +1,19 @@
-import { cpSync, existsSync, readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { types as ms } from 'mediasoup';
 import { runCli } from '../../src/cli.js';
-import { SfuRecorder, type RecordingFailedEvent, type RecordingStoredEvent, type SfuRecorderOptions } from '../../src/index.js';
+import {
+  SfuRecorder,
+  executeJob,
+  type JobResult,
+  type JobRunner,
+  type RecordingFailedEvent,
+  type RecordingJob,
+  type RecordingStoredEvent,
+  type SfuRecorderOptions,
+} from '../../src/index.js';
+import { resolveFfmpegBinaries } from '../../src/ffmpeg/binaries.js';
 import { SyntheticPeer } from '../../src/testing/index.js';
 import { startWorkerProcess, type WorkerProcess } from '../helpers/job-workers.js';
 import { probeFile } from '../helpers/mux-probe.js';
@@ -233,5 +243,41 @@ describe('finalisation and composition as jobs on BullMQ workers', () => {
     expect(Math.abs((await probeFile(result.file)).durationS * 1000 - result.durationMs)).toBeLessThan(100);
     const inProcessComposite = inProcess.stored.find((e) => e.metadata.recordingType === 'composite')!;
     expect(Math.abs(result.durationMs - inProcessComposite.metadata.durationMs)).toBeLessThanOrEqual(1000 / 15);
+  }, 240_000);
+
+  it('a runner of one\'s own (here: every job in a scratch directory of its own) is all the recorder needs', async () => {
+    /** Runs each job where only its inputs are, as a remote backend would, and brings back what is asked. */
+    class ScratchRunner implements JobRunner {
+      readonly name = 'scratch';
+      readonly sessionConcurrency = 2;
+      readonly ran: RecordingJob[] = [];
+      async run(job: RecordingJob, sessionDir: string): Promise<JobResult> {
+        this.ran.push(job);
+        const scratch = tempDir(`scratch-${job.kind}`);
+        for (const rel of job.inputs) {
+          mkdirSync(dirname(join(scratch, rel)), { recursive: true });
+          cpSync(join(sessionDir, rel), join(scratch, rel));
+        }
+        const result = await executeJob(job, scratch, { ffmpeg: resolveFfmpegBinaries(), threads: 1, worker: 'scratch-1' });
+        // Outputs go back to the session directory: later jobs read them there (the join reads the segments).
+        for (const rel of result.produced) {
+          mkdirSync(dirname(join(sessionDir, rel)), { recursive: true });
+          cpSync(join(scratch, rel), join(sessionDir, rel));
+        }
+        return result;
+      }
+      close(): Promise<void> {
+        return Promise.resolve();
+      }
+    }
+    const runner = new ScratchRunner();
+    const run = await finaliseCopy('own-runner', { runner });
+    expect(run.errors).toEqual([]);
+    expect(keysOf(run)).toEqual(keysOf(inProcess));
+    expect(new Set(runner.ran.map((j) => j.kind))).toEqual(new Set(['finalise-stream', 'render-segment', 'join-composite']));
+    expect(run.status).toMatchObject({ state: 'finalised', runner: 'scratch' });
+    expect(run.status!.jobs.every((j) => j.worker === 'scratch-1')).toBe(true);
+    // Every job's data survives a round trip through JSON: no closures, no Maps.
+    for (const job of runner.ran) expect(JSON.parse(JSON.stringify(job))).toEqual(job);
   }, 240_000);
 });
