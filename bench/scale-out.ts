@@ -2,10 +2,10 @@
  * Scale-out benchmark: the work after a call on BullMQ workers (separate processes, each
  * pinned to one core with `taskset`) against the in-process runner.
  *
- *   npm run bench -- scale-out [--part composite|sessions|both] [--duration 600] [--sessions 20] [--session-duration 120]
+ *   npm run bench -- scale-out [--part composite|sessions|both] [--duration 600] [--max-segment 20] [--sessions 20] [--session-duration 120]
  *
  * composite: a 4-peer session of `--duration` seconds (finalised-looking streams, one peer
- *   leaving at 2/3, 60 s segments: ≥ 10 segments for 600 s) composed by the in-process runner,
+ *   leaving at 2/3, segments of at most `--max-segment` s: 31 for 600 s) composed by the in-process runner,
  *   then by 1 worker on core 0, then by 2 workers on cores 0 and 1; wall time, speed-up, and
  *   the outputs compared (duration, the frame where the layout changes, A/V offset).
  * sessions: `--sessions` rooms of 2 replayed peers recorded at once for `--session-duration`
@@ -26,7 +26,7 @@ import { runCompositeJobs } from '../src/jobs/composite-jobs.js';
 import { resolveFfmpegBinaries } from '../src/ffmpeg/index.js';
 import { sessionPaths } from '../src/spool/layout.js';
 import { readTimeline, TimelineWriter } from '../src/timeline/timeline-file.js';
-import { decodeAudio, decodeFrames, flashOnsets, pixel, toneOnsets } from '../test/helpers/compose-measure.js';
+import { decodeAudio, decodeFrames, flashOnsets, pixel, toneAmplitude, toneOnsets } from '../test/helpers/compose-measure.js';
 import { makeSession } from './composite.js';
 import { startLocalRedis, type LocalRedis } from '../examples/demo-workers.js';
 
@@ -80,7 +80,10 @@ async function measureComposite(file: string, fps: number, changeAtS: number) {
   // Peer 4's tile (bottom right in the 2x2 grid) changes when it leaves.
   const at = (i: number) => pixel(frames[i]!, width, 48, 27);
   let changeFrame = -1;
-  for (let i = Math.floor((changeAtS - 1) * fps); i < Math.min(frames.length, (changeAtS + 1) * fps); i++) {
+  // Frames of a flash (the first tenth of every second) are not compared.
+  const flashing = (i: number) => (i / fps) % 1 < 0.15;
+  for (let i = Math.floor((changeAtS - 0.4) * fps); i < Math.min(frames.length, (changeAtS + 0.4) * fps); i++) {
+    if (flashing(i) || flashing(i - 1)) continue;
     const [a, b] = [at(i - 1), at(i)];
     if (Math.abs(a[0] - b[0]) + Math.abs(a[1] - b[1]) + Math.abs(a[2] - b[2]) > 60) {
       changeFrame = i;
@@ -90,9 +93,13 @@ async function measureComposite(file: string, fps: number, changeAtS: number) {
   // A/V offset of peer 1 (top left, 500 Hz beeps) over the first and last 30 s.
   const audio = await decodeAudio(file);
   const duration = Number(probe.format.duration);
+  // The beeps are 5x the tone between them: the threshold halfway up the loudest window.
+  let loudest = 0;
+  for (let start = 0; start + 480 <= Math.min(audio.length, 10 * 48_000); start += 240) loudest = Math.max(loudest, toneAmplitude(audio, start, 480, 500));
+  const beepOnsets = toneOnsets(audio, 500, loudest * 0.6);
   const offsets = (range: [number, number]) => {
     const flashes = flashOnsets(frames, width, 16, 9, fps, range);
-    const beeps = toneOnsets(audio, 500, 0.05).filter((t) => t >= range[0] && t <= range[1]);
+    const beeps = beepOnsets.filter((t) => t >= range[0] - 0.5 && t <= range[1] + 0.5);
     const pairs = flashes.map((f) => beeps.reduce((best, b) => (Math.abs(b - f) < Math.abs(best - f) ? b : best), Number.POSITIVE_INFINITY) - f);
     const sorted = pairs.filter((p) => Math.abs(p) < 0.5).sort((x, y) => x - y);
     return sorted.length > 0 ? Math.round(sorted[Math.floor(sorted.length / 2)]! * 1000) : Number.NaN;
@@ -101,18 +108,18 @@ async function measureComposite(file: string, fps: number, changeAtS: number) {
     durationS: duration,
     changeFrame,
     avOffsetStartMs: offsets([0, 30]),
-    avOffsetEndMs: offsets([Math.min(changeAtS - 31, duration - 30), changeAtS - 1]),
+    avOffsetEndMs: offsets([Math.max(0, Math.floor(changeAtS) - 31), Math.floor(changeAtS) - 1]),
   };
 }
 
-async function compositePart(seconds: number, redis: LocalRedis): Promise<void> {
+async function compositePart(seconds: number, maxSegmentS: number, redis: LocalRedis): Promise<void> {
   const binaries = resolveFfmpegBinaries();
   const root = mkdtempSync(join(tmpdir(), 'sfu-recorder-bench-scale-'));
   const source = join(root, 'session');
   const t0 = performance.now();
   await makeSession(source, seconds, binaries.ffmpegPath);
-  // Peer 4 leaves at two thirds: a layout change to compare between the runners.
-  const leaveAt = Math.round((seconds * 2) / 3);
+  // Peer 4 leaves at two thirds, between two flashes: a layout change to compare between the runners.
+  const leaveAt = Math.round((seconds * 2) / 3) + 0.5;
   const { events } = readTimeline(sessionPaths.timeline(source));
   const start = events[0]!.at;
   const ended = events.pop()!;
@@ -127,7 +134,7 @@ async function compositePart(seconds: number, redis: LocalRedis): Promise<void> 
   writer.close();
   console.log(`composite part: 4 peers x ${seconds} s (peer-4 leaves at ${leaveAt} s), sources made in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
-  const compositeOptions = { width: 1280, height: 720, fps: 30, preset: 'superfast', maxSegmentMs: 60_000 };
+  const compositeOptions = { width: 1280, height: 720, fps: 30, preset: 'superfast', maxSegmentMs: maxSegmentS * 1000 };
   const runs: Array<{ label: string; wallS: number; segments: number; file: string; stagedBytes?: number }> = [];
   const compose = async (label: string, runner: JobRunner, staging?: string) => {
     const dir = join(root, label.replace(/\W+/g, '-'));
@@ -237,6 +244,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     options: {
       part: { type: 'string', default: 'both' },
       duration: { type: 'string', default: '600' },
+      'max-segment': { type: 'string', default: '20' },
       sessions: { type: 'string', default: '20' },
       'session-duration': { type: 'string', default: '120' },
     },
@@ -244,7 +252,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   console.log(`machine: ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown'}), node ${process.version}`);
   const redis = await startLocalRedis();
   try {
-    if (values.part === 'composite' || values.part === 'both') await compositePart(Number(values.duration), redis);
+    if (values.part === 'composite' || values.part === 'both') await compositePart(Number(values.duration), Number(values['max-segment']), redis);
     if (values.part === 'sessions' || values.part === 'both') await sessionsPart(Number(values.sessions), Number(values['session-duration']), redis);
   } finally {
     await redis.stop();
