@@ -63,9 +63,10 @@ async function startWorkers(count: number, redisUrl: string): Promise<Worker[]> 
   return workers;
 }
 
+/** CPU seconds of a process and its waited-for children (the worker's ffmpeg runs), from /proc. */
 function cpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  return (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / 100;
 }
 
 /** What the composite looks like where it matters: duration, the layout change, A/V offset. */
@@ -230,7 +231,7 @@ async function sessionsPart(count: number, seconds: number, redis: LocalRedis): 
     await Promise.all(pool.map((w) => w.stop()));
     console.log(
       `${workers} worker${workers > 1 ? 's' : ''}: ${stored} files stored, the last ${wallS.toFixed(1)} s after the sessions were handed over; ` +
-        `host process CPU ${hostPct.toFixed(1)} % of one core; workers' CPU ${workerCpu.map((s) => `${s.toFixed(0)} s`).join(', ')}`,
+        `host process CPU ${hostPct.toFixed(1)} % of one core; workers' CPU (with their ffmpeg) ${workerCpu.map((s) => `${s.toFixed(0)} s`).join(', ')}`,
     );
   }
   const journalBytes = Number((await execa('du', ['-sb', recorded])).stdout.split('\t')[0]);

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
 import { Compositor, compositeResultOf, type CompositeOptions, type CompositeResult } from '../compose/compositor.js';
@@ -56,6 +57,8 @@ export async function runCompositeJobs(params: CompositeJobsParams): Promise<Com
   const outFile = join(sessionPaths.compositeDir(sessionDir), sessionPaths.compositeFileName(plan.sessionId, plan.sessionStartedAt));
   const partial = join(dirname(outFile), `.${basename(outFile)}.partial.mp4`);
   const controller = new AbortController();
+  // Every segment job listens to it: as many listeners as segments is expected, not a leak.
+  setMaxListeners(0, controller.signal);
   const onAbort = () => controller.abort(signal.reason);
   signal.addEventListener('abort', onAbort, { once: true });
   try {

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { closedError } from '../errors.js';
 import type { FfmpegBinaries } from '../ffmpeg/index.js';
@@ -35,6 +36,8 @@ export class InProcessJobRunner implements JobRunner {
     this.#concurrency = Math.max(1, options.concurrency ?? cores);
     // Parallel encoders share the cores instead of each starting a thread per core.
     this.#threads = this.#concurrency > 1 ? Math.max(1, Math.floor(cores / this.#concurrency)) : 0;
+    // Each running job listens to it.
+    setMaxListeners(0, this.#abort.signal);
   }
 
   get closed(): boolean {

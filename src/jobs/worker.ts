@@ -19,7 +19,11 @@ export interface RecordingJobWorkerOptions {
   redis: string | Redis;
   /** Jobs at once. Default 1: one job per core is the usual deployment. */
   concurrency?: number;
-  /** Its own scratch directory (inputs fetched, outputs made). Default a directory under the system temp dir. */
+  /**
+   * Its own scratch directory (inputs fetched, outputs made), one per worker: what a killed
+   * worker left there is removed when the next one starts. Default a directory under the
+   * system temp dir.
+   */
   workDir?: string;
   /** Named in every result and in the host's `sessionStatus`. Default `<hostname>:<pid>`. */
   name?: string;
@@ -101,6 +105,8 @@ export class RecordingJobWorker extends EnhancedEventEmitter<RecordingJobWorkerE
 
   /** Starts taking jobs; resolves when the worker is closed. */
   async run(): Promise<void> {
+    // What a killed predecessor on this work directory left mid-job (one worker per work directory).
+    await rm(join(this.workDir, 'jobs'), { recursive: true, force: true });
     await mkdir(this.workDir, { recursive: true });
     await this.#worker.run();
   }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import { existsSync, linkSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
@@ -47,8 +48,10 @@ export interface FinaliserListener {
 }
 
 /**
- * Turns ended sessions into files, one session at a time so that finalisation
- * never competes with live calls for more than one core's worth of ffmpeg.
+ * Turns ended sessions into files: plans each into jobs (every stream at once, then the
+ * composite's segments and join) and runs them on the {@link JobRunner}, as many sessions
+ * at once as the runner takes (one in-process, so finalisation never takes more than the
+ * machine's cores from the live calls), storing each file as soon as it is made.
  */
 export class SessionFinaliser {
   readonly #spoolDir: string;
@@ -82,6 +85,8 @@ export class SessionFinaliser {
     runner: JobRunner,
   ) {
     this.#runner = runner;
+    // Every job of every session in flight listens to it.
+    setMaxListeners(0, this.#abort.signal);
     this.#defaultWebhook = defaultWebhook;
     this.#spoolDir = spoolDir;
     this.#delivery = delivery;

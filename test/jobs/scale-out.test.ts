@@ -210,6 +210,25 @@ describe('finalisation and composition as jobs on BullMQ workers', () => {
     expect(run.status).toMatchObject({ state: 'finalised' });
   }, 240_000);
 
+  it('Redis restarted empty (no persistence) mid-run: the host queues its jobs again, every file stored once', async () => {
+    const volatile = await startRedis({ persistent: false });
+    try {
+      const worker = startWorkerProcess('v2', ['--redis', volatile.url, '--lock-ms', '3000', '--work-dir', tempDir('worker-v2')]);
+      workers.push(worker);
+      await worker.waitFor(/taking jobs/);
+      const run = await finaliseCopy('empty-redis', { redis: volatile.url }, async () => {
+        await worker.waitFor(/done finalise-stream/, 120_000);
+        await volatile.restart();
+      });
+      await worker.kill('SIGTERM');
+      expect(run.errors).toEqual([]);
+      expect(keysOf(run)).toEqual(keysOf(inProcess));
+      expect(run.status).toMatchObject({ state: 'finalised' });
+    } finally {
+      await volatile.stop();
+    }
+  }, 240_000);
+
   it('a job failing on every attempt ends as recording.failed with its cause; sfu-recorder compose re-runs it from the staged inputs', async () => {
     // A worker whose ffmpeg cannot run: every job fails.
     const [broken] = startWorkers(['broken'], [], { SFU_RECORDER_FFMPEG: '/bin/false' });
