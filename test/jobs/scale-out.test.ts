@@ -47,6 +47,7 @@ describe('finalisation and composition as jobs on BullMQ workers', () => {
   let receiver: WebhookReceiver;
   let webhookSecret = '';
   const workers: WorkerProcess[] = [];
+  let inProcess: Run;
 
   beforeAll(async () => {
     ({ worker, router } = await startRouter());
@@ -67,7 +68,9 @@ describe('finalisation and composition as jobs on BullMQ workers', () => {
     await room.stop();
     alice.close();
     await recorder.close({ finalise: false });
-  }, 120_000);
+    // The reference every test compares with: the same journals finalised in-process.
+    inProcess = await finaliseCopy('in-process', undefined);
+  }, 180_000);
 
   afterAll(async () => {
     await Promise.all(workers.map((w) => w.kill()));
@@ -117,10 +120,7 @@ describe('finalisation and composition as jobs on BullMQ workers', () => {
 
   const keysOf = (run: Run) => run.stored.map((e) => e.key).sort();
 
-  let inProcess: Run;
-
   it('makes the same files as the in-process runner, its jobs spread over two worker processes', async () => {
-    inProcess = await finaliseCopy('in-process', undefined);
     expect(inProcess.errors).toEqual([]);
     const [w1, w2] = startWorkers(['w1', 'w2']);
     await Promise.all([w1!.waitFor(/taking jobs/), w2!.waitFor(/taking jobs/)]);
