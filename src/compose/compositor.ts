@@ -158,7 +158,7 @@ export class Compositor extends EventEmitter<CompositorEvents> {
     return probeComposeSources(this.#binaries.ffprobePath, streams, signal);
   }
 
-  /** Plans sources already read (see {@link readComposeSources}); pure. */
+  /** Plans sources already read (by `readComposeSources`); pure. */
   planSources(sources: Pick<ComposeSources, 'events' | 'streams'>): CompositionPlan {
     return this.#plan(sources.events, sources.streams);
   }

@@ -86,7 +86,7 @@ export function decodeKey(components: readonly string[]): string | undefined {
 /**
  * Stages files in a directory: one a shared file system mounts on the host and on every
  * worker, or a local one when they all run on one machine. Keys become paths below it with
- * every segment made safe by {@link encodeSegment}; `..`, absolute keys and NUL are refused.
+ * every segment percent-encoded (`encodeSegment`); `..`, absolute keys and NUL are refused.
  *
  * The directory itself must exist: the store creates what is below it, never the root, so
  * that a worker whose shared mount is missing fails (`ERR_STAGING_UNAVAILABLE`) instead of
