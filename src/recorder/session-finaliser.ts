@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
-import { existsSync, linkSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
 import type { CompositeOptions, CompositeResult } from '../compose/index.js';
 import { runCompositeJobs } from '../jobs/composite-jobs.js';
@@ -235,7 +235,8 @@ export class SessionFinaliser {
       }
       return true;
     };
-    const sessionEnd = Math.max(manifest.startedAt, ...timeline.events.map((e) => e.at));
+    // A loop, not a spread: a long session's timeline has more events than a call takes arguments.
+    const sessionEnd = timeline.events.reduce((latest, e) => Math.max(latest, e.at), manifest.startedAt);
     const wantComposite = room.config.composite && !isSettled(outputs[COMPOSITE_OUTPUT]);
     const attempt = manifest.failedAttempts ?? 0;
     const board = this.#status.begin(manifest.roomId, manifest.sessionId, this.#runner.name);
@@ -245,14 +246,18 @@ export class SessionFinaliser {
     let compositeSources = 0;
     const deliver = async (recording: RecordingFinalisedInfo, output: string, context: RecorderErrorContext): Promise<void> => {
       let file = recording.file;
-      if (recording.recordingType === 'individual' && wantComposite && !keepFiles) {
-        // Storage deletes what it was handed once stored; the composite still reads the stream.
-        file = join(dirname(recording.file), `.deliver-${basename(recording.file)}`);
-        rmSync(file, { force: true });
-        linkSync(recording.file, file);
-        heldForComposite.push(recording.file);
-      }
       try {
+        if (recording.recordingType === 'individual' && wantComposite && !keepFiles) {
+          // Storage deletes what it was handed once stored; the composite still reads the stream.
+          file = join(dirname(recording.file), `.deliver-${basename(recording.file)}`);
+          rmSync(file, { force: true });
+          try {
+            linkSync(recording.file, file);
+          } catch {
+            copyFileSync(recording.file, file); // a file system without hard links
+          }
+          heldForComposite.push(recording.file);
+        }
         const key = await this.#delivery.deliver({
           file,
           metadata: metadataOf(recording, manifest.startedAt),
@@ -611,7 +616,7 @@ function closeTimelineAfterCrash(sessionDir: string): void {
   if (!existsSync(timelinePath)) return;
   const timeline = readTimeline(timelinePath);
   if (timeline.complete) return;
-  let lastWrite = Math.max(0, ...timeline.events.map((e) => e.at));
+  let lastWrite = timeline.events.reduce((latest, e) => Math.max(latest, e.at), 0);
   const tracksDir = sessionPaths.tracksDir(sessionDir);
   for (const name of safeReaddirFiles(tracksDir)) {
     lastWrite = Math.max(lastWrite, statSync(join(tracksDir, name)).mtimeMs);
